@@ -1,0 +1,143 @@
+//! Narrow backend traits, one per router (moby's `stateBackend`, `execBackend`, ...).
+//!
+//! The daemon implements them on its services; nothing here knows about HTTP, so a second
+//! front end (CRI) can drive the same services.
+use std::collections::HashMap;
+use std::pin::Pin;
+
+use async_trait::async_trait;
+use bollard_stubs::models::{
+    ContainerCreateBody, ContainerCreateResponse, ContainerInspectResponse, ContainerSummary,
+    ContainerWaitResponse, ExecConfig, ExecInspectResponse, HistoryResponseItem,
+    ImageDeleteResponseItem, ImageInspect, ImageSummary, SystemInfo, SystemVersion,
+};
+use bytes::Bytes;
+use futures_util::Stream;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use crate::error::ApiResult;
+
+/// `filters` query parameter, decoded: key → values.
+pub type Filters = HashMap<String, Vec<String>>;
+
+pub type BoxStream<T> = Pin<Box<dyn Stream<Item = T> + Send + 'static>>;
+pub type BoxFuture<T> = Pin<Box<dyn std::future::Future<Output = T> + Send + 'static>>;
+
+/// A bidirectional byte stream to a process: output in Docker's framing (raw with a TTY,
+/// multiplexed otherwise), input is the process' stdin; a write shutdown is stdin EOF.
+pub trait ProcessStream: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> ProcessStream for T {}
+
+/// An attach or exec session handed to the router for hijacking.
+pub struct Session {
+    pub tty: bool,
+    /// Whether client input should be forwarded (stdin requested and open).
+    pub stdin: bool,
+    /// Resolves to the process stream once the process exists (attach to a created container
+    /// resolves at start). `None` when the process could not be reached.
+    pub stream: BoxFuture<Option<Box<dyn ProcessStream>>>,
+}
+
+#[async_trait]
+pub trait SystemBackend: Send + Sync {
+    async fn info(&self) -> ApiResult<SystemInfo>;
+    async fn version(&self) -> ApiResult<SystemVersion>;
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ListOptions {
+    pub all: bool,
+    pub limit: Option<usize>,
+    pub size: bool,
+    pub filters: Filters,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitCondition {
+    NotRunning,
+    NextExit,
+    Removed,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct LogsOptions {
+    pub follow: bool,
+    pub stdout: bool,
+    pub stderr: bool,
+    /// Unix time in nanoseconds; entries before are skipped (0 = no bound).
+    pub since: i64,
+    /// Unix time in nanoseconds; entries after are skipped (0 = no bound).
+    pub until: i64,
+    pub timestamps: bool,
+    /// Number of lines from the end (None = all).
+    pub tail: Option<usize>,
+}
+
+/// One chunk of log output.
+#[derive(Debug, Clone)]
+pub struct LogChunk {
+    /// 1 = stdout, 2 = stderr.
+    pub stream: u8,
+    pub data: Bytes,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AttachOptions {
+    pub stream: bool,
+    pub logs: bool,
+    pub stdin: bool,
+    pub stdout: bool,
+    pub stderr: bool,
+}
+
+#[async_trait]
+pub trait ContainerBackend: Send + Sync {
+    async fn create(&self, name: Option<String>, body: ContainerCreateBody) -> ApiResult<ContainerCreateResponse>;
+    async fn list(&self, opts: ListOptions) -> ApiResult<Vec<ContainerSummary>>;
+    async fn inspect(&self, id: &str, size: bool) -> ApiResult<ContainerInspectResponse>;
+    /// Errors with `NotModified` when already running.
+    async fn start(&self, id: &str) -> ApiResult<()>;
+    /// Errors with `NotModified` when not running.
+    async fn stop(&self, id: &str, signal: Option<String>, timeout: Option<i64>) -> ApiResult<()>;
+    async fn kill(&self, id: &str, signal: Option<String>) -> ApiResult<()>;
+    async fn restart(&self, id: &str, signal: Option<String>, timeout: Option<i64>) -> ApiResult<()>;
+    /// Validates at once; the returned future resolves when the condition is met.
+    async fn wait(&self, id: &str, condition: WaitCondition) -> ApiResult<BoxFuture<ContainerWaitResponse>>;
+    async fn remove(&self, id: &str, force: bool, volumes: bool) -> ApiResult<()>;
+    /// Returns whether the container has a TTY, and the log stream.
+    async fn logs(&self, id: &str, opts: LogsOptions) -> ApiResult<(bool, BoxStream<LogChunk>)>;
+    async fn attach(&self, id: &str, opts: AttachOptions) -> ApiResult<Session>;
+    async fn resize(&self, id: &str, height: u16, width: u16) -> ApiResult<()>;
+}
+
+#[async_trait]
+pub trait ExecBackend: Send + Sync {
+    /// Returns the exec ID.
+    async fn create(&self, container: &str, config: ExecConfig) -> ApiResult<String>;
+    /// `detach` runs it without a stream (returns `None`).
+    async fn start(&self, exec_id: &str, detach: bool, console_size: Option<(u16, u16)>) -> ApiResult<Option<Session>>;
+    async fn inspect(&self, exec_id: &str) -> ApiResult<ExecInspectResponse>;
+    async fn resize(&self, exec_id: &str, height: u16, width: u16) -> ApiResult<()>;
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ImportOptions {
+    pub repo: Option<String>,
+    pub tag: Option<String>,
+    pub message: String,
+    pub changes: Vec<String>,
+    pub platform: Option<String>,
+}
+
+#[async_trait]
+pub trait ImageBackend: Send + Sync {
+    async fn list(&self, all: bool, filters: Filters) -> ApiResult<Vec<ImageSummary>>;
+    async fn inspect(&self, name: &str) -> ApiResult<ImageInspect>;
+    /// Imports a rootfs tar from `body`; returns the new image ID.
+    async fn import(&self, body: BoxStream<std::io::Result<Bytes>>, opts: ImportOptions) -> ApiResult<String>;
+    /// Pulls an image (registry access); a progress stream of JSON messages.
+    async fn pull(&self, image: &str, tag: Option<&str>) -> ApiResult<BoxStream<serde_json::Value>>;
+    async fn tag(&self, name: &str, repo: &str, tag: Option<&str>) -> ApiResult<()>;
+    async fn remove(&self, name: &str, force: bool, noprune: bool) -> ApiResult<Vec<ImageDeleteResponseItem>>;
+    async fn history(&self, name: &str) -> ApiResult<Vec<HistoryResponseItem>>;
+}

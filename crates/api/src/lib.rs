@@ -1,0 +1,48 @@
+//! berth-api: the Docker Engine API over HTTP/1.1 (axum), on a unix socket.
+//!
+//! Owns the wire: routes, query parsing, version negotiation, error → status mapping,
+//! stream framing and connection hijacking for attach/exec. Everything behind it is reached
+//! through the narrow traits of [`backend`].
+pub mod backend;
+pub mod error;
+mod query;
+mod routes;
+pub mod stream;
+pub mod version;
+
+use std::sync::Arc;
+
+use axum::Router;
+pub use bollard_stubs::models;
+
+pub use crate::backend::*;
+pub use crate::error::{ApiError, ApiResult, ErrorKind};
+
+/// The services the API routes to.
+#[derive(Clone)]
+pub struct Backends {
+    pub system: Arc<dyn SystemBackend>,
+    pub containers: Arc<dyn ContainerBackend>,
+    pub exec: Arc<dyn ExecBackend>,
+    pub images: Arc<dyn ImageBackend>,
+}
+
+/// The full Docker Engine API router: `/vX.Y/...` and unversioned paths alike.
+pub fn router(backends: Backends) -> Router {
+    let inner = Router::new()
+        .merge(routes::system::router(backends.system.clone()))
+        .merge(routes::containers::router(backends.containers.clone()))
+        .merge(routes::exec::router(backends.exec.clone()))
+        .merge(routes::images::router(backends.images.clone()))
+        .fallback(routes::not_found);
+    Router::new().fallback_service(inner).layer(axum::middleware::from_fn(version::negotiate))
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves, with connection upgrades (hijack).
+pub async fn serve(
+    listener: tokio::net::UnixListener,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+}
