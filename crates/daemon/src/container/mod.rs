@@ -1,0 +1,261 @@
+//! The container service: records, lookup, persistence and the lifecycle verbs (one file
+//! per verb group). Implements the API's `ContainerBackend`.
+mod attach;
+mod create;
+mod lifecycle;
+mod logs;
+mod start;
+mod view;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+use berth_api::models::{ContainerConfig, HostConfig};
+use berth_api::ApiError;
+use berth_runtime::client::ShimClient;
+use serde::{Deserialize, Serialize};
+use tokio::net::UnixStream;
+use tokio::sync::{oneshot, watch};
+
+use crate::fsutil::write_atomic;
+use crate::paths::Paths;
+
+pub use create::{hex_encode as hex_id, host_hostname, merge_env, store_err};
+pub use lifecycle::parse_signal;
+
+/// Lifecycle state, with the guards of each verb (youki `state.rs` style).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Created,
+    Running,
+    Paused,
+    Restarting,
+    Removing,
+    Exited,
+    Dead,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Restarting => "restarting",
+            Status::Removing => "removing",
+            Status::Exited => "exited",
+            Status::Dead => "dead",
+        }
+    }
+    pub fn is_running(self) -> bool {
+        matches!(self, Status::Running | Status::Paused | Status::Restarting)
+    }
+    pub fn can_start(self) -> bool {
+        matches!(self, Status::Created | Status::Exited)
+    }
+    pub fn can_kill(self) -> bool {
+        matches!(self, Status::Running | Status::Paused | Status::Restarting)
+    }
+    pub fn can_delete(self) -> bool {
+        matches!(self, Status::Created | Status::Exited | Status::Dead)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct State {
+    pub status: Status,
+    pub pid: u32,
+    pub exit_code: i64,
+    pub error: String,
+    pub oom_killed: bool,
+    pub started_at: String,
+    pub finished_at: String,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        Self {
+            status: Status::Created,
+            pid: 0,
+            exit_code: 0,
+            error: String::new(),
+            oom_killed: false,
+            started_at: ZERO_TIME.to_owned(),
+            finished_at: ZERO_TIME.to_owned(),
+        }
+    }
+}
+
+/// Go's zero time as Docker prints it.
+pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+
+/// Everything persisted about a container (`config.v2.json`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Record {
+    pub id: String,
+    /// Without the leading slash.
+    pub name: String,
+    pub created: String,
+    /// The image as the user named it.
+    pub image: String,
+    pub image_id: String,
+    pub path: String,
+    pub args: Vec<String>,
+    /// Image config merged with the create request.
+    pub config: ContainerConfig,
+    pub host_config: HostConfig,
+    pub state: State,
+    pub restart_count: i64,
+    /// Stopped by a user (`stop`/`kill`), as opposed to exiting by itself.
+    #[serde(default)]
+    pub manually_stopped: bool,
+}
+
+/// The last exit, broadcast to waiters.
+#[derive(Debug, Clone, Default)]
+pub struct ExitEvent {
+    /// Incremented on every exit.
+    pub seq: u64,
+    pub code: i64,
+    pub error: Option<String>,
+    pub removed: bool,
+}
+
+pub(crate) struct PendingAttach {
+    pub stdin: bool,
+    pub stdout: bool,
+    pub stderr: bool,
+    pub tx: oneshot::Sender<UnixStream>,
+}
+
+/// One container: the persisted record behind a short-held lock, an async lock that
+/// serialises lifecycle verbs, and the exit broadcast.
+pub struct Ctr {
+    pub id: String,
+    pub(crate) op: tokio::sync::Mutex<()>,
+    pub(crate) rec: Mutex<Record>,
+    pub(crate) exits: watch::Sender<ExitEvent>,
+    pub(crate) pending: Mutex<Vec<PendingAttach>>,
+}
+
+impl Ctr {
+    fn new(rec: Record) -> Arc<Self> {
+        let (exits, _) = watch::channel(ExitEvent { code: rec.state.exit_code, ..Default::default() });
+        Arc::new(Self {
+            id: rec.id.clone(),
+            op: tokio::sync::Mutex::new(()),
+            rec: Mutex::new(rec),
+            exits,
+            pending: Mutex::new(Vec::new()),
+        })
+    }
+    pub fn snapshot(&self) -> Record {
+        self.rec.lock().expect("record lock").clone()
+    }
+    pub fn status(&self) -> Status {
+        self.rec.lock().expect("record lock").state.status
+    }
+}
+
+pub struct Containers {
+    pub(crate) paths: Arc<Paths>,
+    pub(crate) store: Arc<berth_store::Store>,
+    map: RwLock<HashMap<String, Arc<Ctr>>>,
+}
+
+impl Containers {
+    pub fn new(paths: Arc<Paths>, store: Arc<berth_store::Store>) -> Arc<Self> {
+        Arc::new(Self { paths, store, map: RwLock::new(HashMap::new()) })
+    }
+
+    pub fn all(&self) -> Vec<Arc<Ctr>> {
+        self.map.read().expect("map lock").values().cloned().collect()
+    }
+
+    /// Finds by full ID, then exact name, then unique ID prefix (Docker's order).
+    pub fn get(&self, key: &str) -> Result<Arc<Ctr>, ApiError> {
+        let map = self.map.read().expect("map lock");
+        if key.is_empty() {
+            return Err(ApiError::not_found("No such container: "));
+        }
+        if let Some(c) = map.get(key) {
+            return Ok(c.clone());
+        }
+        let name = key.strip_prefix('/').unwrap_or(key);
+        if let Some(c) = map.values().find(|c| c.rec.lock().expect("record lock").name == name) {
+            return Ok(c.clone());
+        }
+        let matches: Vec<_> = map.values().filter(|c| c.id.starts_with(key)).collect();
+        match matches.len() {
+            1 => Ok(matches[0].clone()),
+            0 => Err(ApiError::not_found(format!("No such container: {key}"))),
+            _ => Err(ApiError::invalid(format!("multiple IDs found with provided prefix: {key}"))),
+        }
+    }
+
+    pub fn name_owner(&self, name: &str) -> Option<String> {
+        self.map
+            .read()
+            .expect("map lock")
+            .values()
+            .find(|c| c.rec.lock().expect("record lock").name == name)
+            .map(|c| c.id.clone())
+    }
+
+    pub(crate) fn insert(&self, rec: Record) -> Arc<Ctr> {
+        let c = Ctr::new(rec);
+        self.map.write().expect("map lock").insert(c.id.clone(), c.clone());
+        c
+    }
+
+    pub(crate) fn forget(&self, id: &str) {
+        self.map.write().expect("map lock").remove(id);
+    }
+
+    /// Whether any container uses image `image_id`.
+    pub fn image_in_use(&self, image_id: &str) -> bool {
+        self.map.read().expect("map lock").values().any(|c| c.rec.lock().expect("record lock").image_id == image_id)
+    }
+
+    pub(crate) fn shim(&self, id: &str) -> ShimClient {
+        ShimClient::new(&self.paths.bundle(id))
+    }
+
+    /// Persists the record (temp file + rename).
+    pub(crate) fn persist(&self, rec: &Record, durable: bool) -> Result<(), ApiError> {
+        let data = serde_json::to_vec(rec).map_err(|e| ApiError::internal(format!("encoding container state: {e}")))?;
+        write_atomic(&self.paths.container_dir(&rec.id).join("config.v2.json"), &data, durable)
+            .map_err(|e| ApiError::internal(format!("saving container state: {e}")))
+    }
+
+    /// Updates the record under its lock and persists it.
+    pub(crate) fn update<R>(&self, c: &Ctr, f: impl FnOnce(&mut Record) -> R) -> R {
+        let mut rec = c.rec.lock().expect("record lock");
+        let r = f(&mut rec);
+        if let Err(e) = self.persist(&rec, false) {
+            tracing::error!(id = %c.id, error = %e, "persisting container state");
+        }
+        r
+    }
+
+    /// Loads every persisted container (at start-up).
+    pub fn load_all(&self) -> Vec<Arc<Ctr>> {
+        let dir = self.paths.data_root.join("containers");
+        let mut out = Vec::new();
+        let Ok(rd) = std::fs::read_dir(&dir) else { return out };
+        for e in rd.flatten() {
+            let p = e.path().join("config.v2.json");
+            match std::fs::read(&p).map_err(|e| e.to_string()).and_then(|d| serde_json::from_slice::<Record>(&d).map_err(|e| e.to_string())) {
+                Ok(rec) => out.push(self.insert(rec)),
+                Err(err) => tracing::warn!(path = %p.display(), %err, "skipping unreadable container state"),
+            }
+        }
+        out
+    }
+}
+
+/// RFC 3339 with nanoseconds, UTC, as Docker prints times.
+pub fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}

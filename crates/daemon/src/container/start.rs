@@ -1,0 +1,387 @@
+//! `start`: mount the rootfs, write the OCI bundle, spawn the shim, hand pending attach
+//! streams their connection, start the process; and the exit monitor that follows it.
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use berth_api::{ApiError, ErrorKind};
+use berth_runtime::client::{self, ShimError};
+use berth_runtime::protocol::{ExitStatus, ShimConfig};
+use berth_runtime::spec::{self, BindMount, NetworkMode, SpecOptions};
+
+use super::create::{parse_bind, store_err};
+use super::{now_rfc3339, Containers, Ctr, Record, Status};
+use crate::fsutil::{mkdir_all_in_root, write_atomic};
+use crate::user;
+
+/// Default log rotation: bounded so a chatty container cannot fill the disk.
+pub const DEFAULT_LOG_MAX_SIZE: u64 = 20 * 1000 * 1000;
+pub const DEFAULT_LOG_MAX_FILE: u32 = 5;
+
+impl Containers {
+    pub async fn start_container(self: &Arc<Self>, key: &str) -> Result<(), ApiError> {
+        let c = self.get(key)?;
+        let _op = c.op.lock().await;
+        let rec = c.snapshot();
+        match rec.state.status {
+            s if s.is_running() => return Err(ApiError::not_modified()),
+            Status::Removing | Status::Dead => {
+                return Err(ApiError::conflict(format!("container {} is marked for removal and cannot be started", rec.id)))
+            }
+            _ => {}
+        }
+        match self.launch(&c, &rec).await {
+            Ok(pid) => {
+                self.update(&c, |r| {
+                    r.state.status = Status::Running;
+                    r.state.pid = pid;
+                    r.state.exit_code = 0;
+                    r.state.error.clear();
+                    r.state.oom_killed = false;
+                    r.state.started_at = now_rfc3339();
+                    r.manually_stopped = false;
+                });
+                self.spawn_monitor(c.clone());
+                Ok(())
+            }
+            Err(e) => {
+                let code = if e.message.contains("executable file not found") || e.message.contains("no such file or directory") {
+                    127
+                } else if e.message.contains("permission denied") {
+                    126
+                } else {
+                    128
+                };
+                self.update(&c, |r| {
+                    r.state.exit_code = code;
+                    r.state.error = e.message.clone();
+                });
+                // Attach clients waiting for this start get nothing: drop their senders.
+                c.pending.lock().expect("pending lock").clear();
+                if rec.host_config.auto_remove.unwrap_or(false) {
+                    let this = self.clone();
+                    let id = c.id.clone();
+                    drop(_op);
+                    let _ = this.remove_container(&id, true).await;
+                } else {
+                    c.exits.send_modify(|ev| {
+                        ev.seq += 1;
+                        ev.code = code;
+                        ev.error = Some(e.message.clone());
+                    });
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Mounts, writes the bundle, spawns the shim, connects pending attachers, starts.
+    /// On error everything it did is undone.
+    async fn launch(&self, c: &Arc<Ctr>, rec: &Record) -> Result<u32, ApiError> {
+        let bundle = self.paths.bundle(&rec.id);
+        let rootfs = bundle.join("rootfs");
+        let this_paths = self.paths.clone();
+        let store = self.store.clone();
+        let rec2 = rec.clone();
+        let b2 = bundle.clone();
+        let prepared = tokio::task::spawn_blocking(move || prepare_bundle(&this_paths, &store, &rec2, &b2))
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        if let Err(e) = prepared {
+            cleanup_bundle(&bundle);
+            return Err(e);
+        }
+        let pid = match client::spawn(&self.paths.shim_bin, &bundle).await {
+            Ok(pid) => pid,
+            Err(e) => {
+                cleanup_bundle(&bundle);
+                return Err(shim_create_error(e));
+            }
+        };
+        let shim = self.shim(&rec.id);
+        let pending: Vec<_> = std::mem::take(&mut *c.pending.lock().expect("pending lock"));
+        for p in pending {
+            match shim.attach(p.stdin, p.stdout, p.stderr).await {
+                Ok(s) => {
+                    let _ = p.tx.send(s);
+                }
+                Err(e) => tracing::warn!(id = %rec.id, error = %e, "attaching pending client"),
+            }
+        }
+        if let Err(e) = shim.start().await {
+            let _ = shim.kill(9, true).await;
+            let _ = shim.wait().await;
+            let _ = shim.shutdown().await;
+            cleanup_bundle(&bundle);
+            return Err(shim_create_error(e));
+        }
+        let _ = rootfs;
+        Ok(pid)
+    }
+
+    /// Follows the container until it exits, then records the exit.
+    pub(crate) fn spawn_monitor(self: &Arc<Self>, c: Arc<Ctr>) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let shim = this.shim(&c.id);
+            let status = match shim.wait().await {
+                Ok(s) => s,
+                Err(e) => match client::read_exit_file(&this.paths.bundle(&c.id)) {
+                    Some(s) => s,
+                    None => {
+                        tracing::warn!(id = %c.id, error = %e, "lost the shim; marking the container exited");
+                        ExitStatus { code: 255, exited_at: now_rfc3339(), oom_killed: false }
+                    }
+                },
+            };
+            this.handle_exit(&c, status).await;
+        });
+    }
+
+    /// Records an exit: unmount, state, waiters, auto-remove.
+    pub(crate) async fn handle_exit(self: &Arc<Self>, c: &Arc<Ctr>, status: ExitStatus) {
+        let shim = self.shim(&c.id);
+        let _ = shim.shutdown().await;
+        let bundle = self.paths.bundle(&c.id);
+        let b2 = bundle.clone();
+        let _ = tokio::task::spawn_blocking(move || cleanup_bundle(&b2)).await;
+        let auto_remove = self.update(c, |r| {
+            r.state.status = Status::Exited;
+            r.state.pid = 0;
+            r.state.exit_code = status.code as i64;
+            r.state.oom_killed = status.oom_killed;
+            r.state.finished_at = status.exited_at.clone();
+            r.host_config.auto_remove.unwrap_or(false)
+        });
+        c.exits.send_modify(|ev| {
+            ev.seq += 1;
+            ev.code = status.code as i64;
+            ev.error = None;
+        });
+        if auto_remove {
+            let this = self.clone();
+            let id = c.id.clone();
+            tokio::spawn(async move {
+                if let Err(e) = this.remove_container(&id, true).await {
+                    tracing::warn!(%id, error = %e.message, "auto-remove failed");
+                }
+            });
+        }
+    }
+}
+
+fn shim_create_error(e: ShimError) -> ApiError {
+    match e {
+        ShimError::Create(msg) => {
+            let kind = if msg.contains("executable file not found") || msg.contains("no such file or directory") || msg.contains("permission denied") {
+                ErrorKind::InvalidArgument
+            } else {
+                ErrorKind::Internal
+            };
+            ApiError::new(kind, format!("failed to create task for container: {msg}"))
+        }
+        other => ApiError::from_chain(&other),
+    }
+}
+
+/// Unmounts the rootfs and removes the bundle (idempotent).
+pub(crate) fn cleanup_bundle(bundle: &Path) {
+    let rootfs = bundle.join("rootfs");
+    if let Err(e) = berth_store::unmount(&rootfs) {
+        tracing::warn!(path = %rootfs.display(), error = %e, "unmounting rootfs");
+        return;
+    }
+    let _ = std::fs::remove_dir_all(bundle);
+}
+
+fn io_err(what: &str, e: impl std::fmt::Display) -> ApiError {
+    ApiError::internal(format!("{what}: {e}"))
+}
+
+/// Everything before the shim: rootfs mount, user lookup, workdir, /etc files, config.json,
+/// shim.json. Blocking.
+fn prepare_bundle(paths: &crate::paths::Paths, store: &berth_store::Store, rec: &Record, bundle: &Path) -> Result<(), ApiError> {
+    let rootfs = bundle.join("rootfs");
+    // A leftover from a crash: start clean.
+    cleanup_bundle(bundle);
+    std::fs::create_dir_all(&rootfs).map_err(|e| io_err("creating bundle", e))?;
+    let dir = paths.container_dir(&rec.id);
+    let mount = store.prepare_rootfs(&rec.image_id, &dir.join("rw")).map_err(store_err)?;
+    mount.mount(&rootfs).map_err(|e| io_err("mounting rootfs", e))?;
+
+    let cfg = &rec.config;
+    let hc = &rec.host_config;
+    let user = user::resolve(&rootfs, cfg.user.as_deref().unwrap_or(""), hc.group_add.as_deref().unwrap_or(&[]))
+        .map_err(|e| ApiError::invalid(e.to_string()))?;
+    let cwd = cfg.working_dir.clone().filter(|w| !w.is_empty()).unwrap_or_else(|| "/".into());
+    if cwd != "/" {
+        mkdir_all_in_root(&rootfs, &cwd, user.uid, user.gid).map_err(|e| io_err("creating working directory", e))?;
+    }
+    let network = match hc.network_mode.as_deref() {
+        Some("host") => NetworkMode::Host,
+        _ => NetworkMode::None,
+    };
+    let hostname = cfg.hostname.clone().unwrap_or_default();
+    let (hostname_p, hosts_p, resolv_p) = write_etc_files(&dir, &hostname, network == NetworkMode::Host)?;
+
+    let mut env = cfg.env.clone().unwrap_or_default();
+    let has = |env: &[String], k: &str| env.iter().any(|e| e.split_once('=').map(|(a, _)| a) == Some(k));
+    if !has(&env, "HOSTNAME") {
+        env.insert(usize::from(has(&env, "PATH")), format!("HOSTNAME={hostname}"));
+    }
+    if cfg.tty.unwrap_or(false) && !has(&env, "TERM") {
+        env.push("TERM=xterm".into());
+    }
+    if !has(&env, "HOME") {
+        env.push(format!("HOME={}", user.home));
+    }
+
+    let mut mounts = Vec::new();
+    for b in hc.binds.clone().unwrap_or_default() {
+        let b = parse_bind(&b)?;
+        let src = PathBuf::from(&b.source);
+        if !src.exists() {
+            std::fs::create_dir_all(&src).map_err(|e| io_err(&format!("creating bind source {}", src.display()), e))?;
+        }
+        mounts.push(BindMount { source: src, destination: b.destination, readonly: b.readonly });
+    }
+    let user_dests: Vec<String> = mounts.iter().map(|m| m.destination.clone()).collect();
+    for (src, dst) in [(hostname_p, "/etc/hostname"), (hosts_p, "/etc/hosts"), (resolv_p, "/etc/resolv.conf")] {
+        if !user_dests.iter().any(|d| d == dst) {
+            mounts.push(BindMount { source: src, destination: dst.into(), readonly: false });
+        }
+    }
+    let argv: Vec<String> = std::iter::once(rec.path.clone()).chain(rec.args.iter().cloned()).collect();
+    let opts = SpecOptions {
+        id: rec.id.clone(),
+        rootfs: rootfs.clone(),
+        readonly_rootfs: hc.readonly_rootfs.unwrap_or(false),
+        args: argv,
+        env,
+        cwd,
+        uid: user.uid,
+        gid: user.gid,
+        additional_gids: user.additional_gids,
+        tty: cfg.tty.unwrap_or(false),
+        hostname: if network == NetworkMode::Host { String::new() } else { hostname },
+        domainname: cfg.domainname.clone().unwrap_or_default(),
+        network,
+        mounts,
+        memory: hc.memory.unwrap_or(0),
+        memory_swap: hc.memory_swap.unwrap_or(0),
+        nano_cpus: hc.nano_cpus.unwrap_or(0),
+        cpu_shares: hc.cpu_shares.unwrap_or(0).max(0) as u64,
+        cpu_quota: hc.cpu_quota.unwrap_or(0),
+        cpu_period: hc.cpu_period.unwrap_or(0).max(0) as u64,
+        cpuset_cpus: hc.cpuset_cpus.clone().unwrap_or_default(),
+        pids_limit: hc.pids_limit.unwrap_or(0),
+        cgroup_parent: hc.cgroup_parent.clone().filter(|p| !p.is_empty()).map(|p| format!("{}/{}", p.trim_end_matches('/'), rec.id)),
+        privileged: hc.privileged.unwrap_or(false),
+        cap_add: hc.cap_add.clone().unwrap_or_default(),
+        cap_drop: hc.cap_drop.clone().unwrap_or_default(),
+        no_new_privileges: hc.security_opt.as_deref().unwrap_or(&[]).iter().any(|o| o == "no-new-privileges" || o == "no-new-privileges:true" || o == "no-new-privileges=true"),
+        seccomp: None,
+        shm_size: hc.shm_size.unwrap_or(0),
+        sysctls: hc.sysctls.clone().unwrap_or_default().into_iter().collect(),
+        console_size: hc.console_size.as_ref().filter(|v| v.len() == 2 && v[0] > 0).map(|v| (v[0] as u16, v[1] as u16)),
+    };
+    let spec = spec::build(&opts).map_err(|e| ApiError::from_chain(&e))?;
+    let spec_json = serde_json::to_vec(&spec).map_err(|e| io_err("encoding spec", e))?;
+    write_atomic(&bundle.join("config.json"), &spec_json, false).map_err(|e| io_err("writing config.json", e))?;
+
+    let (max_size, max_file, log_path) = log_settings(paths, rec)?;
+    let shim_cfg = ShimConfig {
+        id: rec.id.clone(),
+        runtime_root: paths.runtime_root(),
+        log_path,
+        log_max_size: max_size,
+        log_max_file: max_file,
+        tty: cfg.tty.unwrap_or(false),
+        open_stdin: cfg.open_stdin.unwrap_or(false),
+        stdin_once: cfg.stdin_once.unwrap_or(false),
+        console_size: opts.console_size,
+    };
+    let shim_json = serde_json::to_vec(&shim_cfg).map_err(|e| io_err("encoding shim config", e))?;
+    write_atomic(&bundle.join("shim.json"), &shim_json, false).map_err(|e| io_err("writing shim.json", e))?;
+    Ok(())
+}
+
+/// Log driver settings: json-file (default, rotated) or none.
+fn log_settings(paths: &crate::paths::Paths, rec: &Record) -> Result<(u64, u32, Option<PathBuf>), ApiError> {
+    let lc = rec.host_config.log_config.clone().unwrap_or_default();
+    let driver = lc.typ.clone().unwrap_or_default();
+    if driver == "none" {
+        return Ok((0, 1, None));
+    }
+    let opts = lc.config.unwrap_or_default();
+    let max_size = match opts.get("max-size") {
+        Some(s) => parse_size(s).ok_or_else(|| ApiError::invalid(format!("invalid max-size: {s}")))?,
+        None => DEFAULT_LOG_MAX_SIZE,
+    };
+    let max_file = match opts.get("max-file") {
+        Some(s) => s.parse::<u32>().ok().filter(|n| *n >= 1).ok_or_else(|| ApiError::invalid(format!("invalid max-file: {s}")))?,
+        None => DEFAULT_LOG_MAX_FILE,
+    };
+    Ok((max_size, max_file, Some(paths.log_path(&rec.id))))
+}
+
+/// go-units RAMInBytes-like sizes for log options: `10m`, `1k`, `512` (`-1` = unlimited).
+pub fn parse_size(s: &str) -> Option<u64> {
+    let s = s.trim().to_ascii_lowercase();
+    if s == "-1" {
+        return Some(0);
+    }
+    let s = s.trim_end_matches('b');
+    let (num, mult) = match s.chars().last()? {
+        'k' => (&s[..s.len() - 1], 1024u64),
+        'm' => (&s[..s.len() - 1], 1024 * 1024),
+        'g' => (&s[..s.len() - 1], 1024 * 1024 * 1024),
+        _ => (s, 1),
+    };
+    let n: f64 = num.parse().ok()?;
+    (n >= 0.0).then(|| (n * mult as f64) as u64)
+}
+
+/// Writes the container's hostname, hosts and resolv.conf; returns their paths.
+fn write_etc_files(dir: &Path, hostname: &str, host_net: bool) -> Result<(PathBuf, PathBuf, PathBuf), ApiError> {
+    let hostname_p = dir.join("hostname");
+    let hosts_p = dir.join("hosts");
+    let resolv_p = dir.join("resolv.conf");
+    let hn = if host_net { super::create::host_hostname() } else { hostname.to_owned() };
+    std::fs::write(&hostname_p, format!("{hn}\n")).map_err(|e| io_err("writing hostname", e))?;
+    let hosts = if host_net {
+        std::fs::read_to_string("/etc/hosts").unwrap_or_default()
+    } else {
+        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n".to_owned()
+    };
+    std::fs::write(&hosts_p, hosts).map_err(|e| io_err("writing hosts", e))?;
+    let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let resolv = if host_net {
+        host_resolv
+    } else {
+        // Loopback resolvers of the host are unreachable from a private network namespace.
+        host_resolv
+            .lines()
+            .filter(|l| {
+                let mut f = l.split_whitespace();
+                !(f.next() == Some("nameserver") && f.next().is_some_and(|a| a.starts_with("127.") || a == "::1"))
+            })
+            .map(|l| format!("{l}\n"))
+            .collect()
+    };
+    std::fs::write(&resolv_p, resolv).map_err(|e| io_err("writing resolv.conf", e))?;
+    Ok((hostname_p, hosts_p, resolv_p))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("10m"), Some(10 * 1024 * 1024));
+        assert_eq!(parse_size("1k"), Some(1024));
+        assert_eq!(parse_size("512"), Some(512));
+        assert_eq!(parse_size("-1"), Some(0));
+        assert_eq!(parse_size("x"), None);
+    }
+}

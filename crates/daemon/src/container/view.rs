@@ -1,0 +1,311 @@
+//! `ps` and `inspect`: the container as the Docker API shows it.
+use std::collections::HashMap;
+
+use berth_api::models::{
+    ContainerInspectResponse, ContainerState, ContainerStateStatusEnum, ContainerSummary, ContainerSummaryStateEnum,
+    ContainerSummaryHostConfig, ContainerSummaryNetworkSettings, DriverData, MountPoint,
+    MountPointTypeEnum, NetworkSettings,
+};
+use berth_api::{ApiError, ListOptions};
+
+use super::create::parse_bind;
+use super::{Containers, Record, Status, ZERO_TIME};
+
+fn parse_time(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::parse_from_rfc3339(s).ok().map(|d| d.with_timezone(&chrono::Utc))
+}
+
+/// go-units `HumanDuration`, as Docker prints "Up 3 seconds".
+pub fn human_duration(d: chrono::Duration) -> String {
+    let secs = d.num_seconds();
+    if secs < 1 {
+        return "Less than a second".into();
+    }
+    if secs == 1 {
+        return "1 second".into();
+    }
+    if secs < 60 {
+        return format!("{secs} seconds");
+    }
+    let mins = d.num_minutes();
+    if mins == 1 {
+        return "About a minute".into();
+    }
+    if mins < 60 {
+        return format!("{mins} minutes");
+    }
+    let hours = (d.num_seconds() as f64 / 3600.0).round() as i64;
+    if hours == 1 {
+        return "About an hour".into();
+    }
+    if hours < 48 {
+        return format!("{hours} hours");
+    }
+    if hours < 24 * 7 * 2 {
+        return format!("{} days", hours / 24);
+    }
+    if hours < 24 * 30 * 2 {
+        return format!("{} weeks", hours / 24 / 7);
+    }
+    if hours < 24 * 365 * 2 {
+        return format!("{} months", hours / 24 / 30);
+    }
+    format!("{} years", hours / 24 / 365)
+}
+
+fn status_text(rec: &Record) -> String {
+    let now = chrono::Utc::now();
+    let s = &rec.state;
+    match s.status {
+        Status::Running | Status::Paused => {
+            let up = parse_time(&s.started_at).map(|t| human_duration(now - t)).unwrap_or_default();
+            if s.status == Status::Paused {
+                format!("Up {up} (Paused)")
+            } else {
+                format!("Up {up}")
+            }
+        }
+        Status::Restarting => format!("Restarting ({}) {} ago", s.exit_code, parse_time(&s.finished_at).map(|t| human_duration(now - t)).unwrap_or_default()),
+        Status::Removing => "Removal In Progress".into(),
+        Status::Dead => "Dead".into(),
+        Status::Created => "Created".into(),
+        Status::Exited => {
+            if s.finished_at == ZERO_TIME {
+                return "Created".into();
+            }
+            let ago = parse_time(&s.finished_at).map(|t| human_duration(now - t)).unwrap_or_default();
+            format!("Exited ({}) {ago} ago", s.exit_code)
+        }
+    }
+}
+
+fn state_enum(s: Status) -> ContainerStateStatusEnum {
+    match s {
+        Status::Created => ContainerStateStatusEnum::CREATED,
+        Status::Running => ContainerStateStatusEnum::RUNNING,
+        Status::Paused => ContainerStateStatusEnum::PAUSED,
+        Status::Restarting => ContainerStateStatusEnum::RESTARTING,
+        Status::Removing => ContainerStateStatusEnum::REMOVING,
+        Status::Exited => ContainerStateStatusEnum::EXITED,
+        Status::Dead => ContainerStateStatusEnum::DEAD,
+    }
+}
+
+fn summary_state(s: Status) -> ContainerSummaryStateEnum {
+    match s {
+        Status::Created => ContainerSummaryStateEnum::CREATED,
+        Status::Running => ContainerSummaryStateEnum::RUNNING,
+        Status::Paused => ContainerSummaryStateEnum::PAUSED,
+        Status::Restarting => ContainerSummaryStateEnum::RESTARTING,
+        Status::Removing => ContainerSummaryStateEnum::REMOVING,
+        Status::Exited => ContainerSummaryStateEnum::EXITED,
+        Status::Dead => ContainerSummaryStateEnum::DEAD,
+    }
+}
+
+fn command_line(rec: &Record) -> String {
+    std::iter::once(rec.path.as_str()).chain(rec.args.iter().map(String::as_str)).collect::<Vec<_>>().join(" ")
+}
+
+fn mounts(rec: &Record) -> Vec<MountPoint> {
+    rec.host_config
+        .binds
+        .clone()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|b| parse_bind(b).ok())
+        .map(|b| MountPoint {
+            typ: Some(MountPointTypeEnum::BIND),
+            source: Some(b.source),
+            destination: Some(b.destination),
+            mode: Some(if b.readonly { "ro".into() } else { String::new() }),
+            rw: Some(!b.readonly),
+            propagation: Some("rprivate".into()),
+            ..Default::default()
+        })
+        .collect()
+}
+
+fn matches_filters(rec: &Record, filters: &HashMap<String, Vec<String>>) -> Result<bool, ApiError> {
+    for (key, vals) in filters {
+        if vals.is_empty() {
+            continue;
+        }
+        let ok = match key.as_str() {
+            "id" => vals.iter().any(|v| rec.id.starts_with(v.as_str())),
+            "name" => vals.iter().any(|v| {
+                let v = v.trim_start_matches('/');
+                rec.name.contains(v) || regex_lite_match(v, &rec.name)
+            }),
+            "status" => {
+                for v in vals {
+                    if !matches!(v.as_str(), "created" | "restarting" | "running" | "removing" | "paused" | "exited" | "dead") {
+                        return Err(ApiError::invalid(format!("invalid filter 'status={v}'")));
+                    }
+                }
+                vals.iter().any(|v| v == rec.state.status.as_str())
+            }
+            "exited" => vals.iter().any(|v| v.parse::<i64>().ok() == Some(rec.state.exit_code) && rec.state.status == Status::Exited),
+            "label" => vals.iter().all(|v| {
+                let labels = rec.config.labels.clone().unwrap_or_default();
+                match v.split_once('=') {
+                    Some((k, val)) => labels.get(k).is_some_and(|x| x == val),
+                    None => labels.contains_key(v.as_str()),
+                }
+            }),
+            "ancestor" => vals.iter().any(|v| rec.image == *v || rec.image_id == *v || rec.image_id.trim_start_matches("sha256:").starts_with(v.as_str()) || rec.image.split(':').next() == Some(v.as_str())),
+            "network" => vals.iter().any(|v| rec.host_config.network_mode.as_deref() == Some(v.as_str())),
+            "before" | "since" | "volume" | "health" | "isolation" | "is-task" | "expose" | "publish" => true,
+            other => return Err(ApiError::invalid(format!("invalid filter '{other}'"))),
+        };
+        if !ok {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Docker's name filter is a regular expression; support the anchors users type (`^x$`).
+fn regex_lite_match(pat: &str, name: &str) -> bool {
+    match (pat.strip_prefix('^'), pat.strip_suffix('$')) {
+        (Some(p), _) if p.ends_with('$') => name == &p[..p.len() - 1],
+        (Some(p), _) => name.starts_with(p),
+        (None, Some(p)) => name.ends_with(p),
+        _ => false,
+    }
+}
+
+impl Containers {
+    pub fn list_containers(&self, opts: &ListOptions) -> Result<Vec<ContainerSummary>, ApiError> {
+        let mut recs: Vec<Record> = self.all().iter().map(|c| c.snapshot()).collect();
+        recs.sort_by(|a, b| b.created.cmp(&a.created));
+        let before = opts.filters.get("before").and_then(|v| v.first()).map(|k| self.get(k).map(|c| c.snapshot().created)).transpose()?;
+        let since = opts.filters.get("since").and_then(|v| v.first()).map(|k| self.get(k).map(|c| c.snapshot().created)).transpose()?;
+        let mut out = Vec::new();
+        for rec in recs {
+            let explicit_status = opts.filters.contains_key("status") || opts.filters.contains_key("exited");
+            if !opts.all && !explicit_status && opts.limit.is_none() && !rec.state.status.is_running() {
+                continue;
+            }
+            if before.as_ref().is_some_and(|b| rec.created >= *b) || since.as_ref().is_some_and(|s| rec.created <= *s) {
+                continue;
+            }
+            if !matches_filters(&rec, &opts.filters)? {
+                continue;
+            }
+            out.push(self.summary(&rec));
+            if opts.limit.is_some_and(|l| out.len() >= l) {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    fn summary(&self, rec: &Record) -> ContainerSummary {
+        let net = rec.host_config.network_mode.clone().unwrap_or_else(|| "none".into());
+        ContainerSummary {
+            id: Some(rec.id.clone()),
+            names: Some(vec![format!("/{}", rec.name)]),
+            image: Some(rec.image.clone()),
+            image_id: Some(rec.image_id.clone()),
+            command: Some(command_line(rec)),
+            created: parse_time(&rec.created).map(|t| t.timestamp()),
+            ports: Some(vec![]),
+            labels: Some(rec.config.labels.clone().unwrap_or_default()),
+            state: Some(summary_state(rec.state.status)),
+            status: Some(status_text(rec)),
+            host_config: Some(ContainerSummaryHostConfig { network_mode: Some(net.clone()), ..Default::default() }),
+            network_settings: Some(ContainerSummaryNetworkSettings { networks: Some(HashMap::from([(net, Default::default())])) }),
+            mounts: Some(mounts(rec)),
+            ..Default::default()
+        }
+    }
+
+    pub fn inspect_container(&self, key: &str) -> Result<ContainerInspectResponse, ApiError> {
+        let c = self.get(key)?;
+        let rec = c.snapshot();
+        let dir = self.paths.container_dir(&rec.id);
+        let s = &rec.state;
+        let net = rec.host_config.network_mode.clone().unwrap_or_else(|| "none".into());
+        let rw = dir.join("rw");
+        let lower = self.store.layer_dirs(&rec.image_id).unwrap_or_default();
+        let gd = HashMap::from([
+            ("LowerDir".to_owned(), lower.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(":")),
+            ("UpperDir".to_owned(), rw.join("upper").display().to_string()),
+            ("WorkDir".to_owned(), rw.join("work").display().to_string()),
+            ("MergedDir".to_owned(), self.paths.bundle(&rec.id).join("rootfs").display().to_string()),
+        ]);
+        let log_path = self.paths.log_path(&rec.id);
+        Ok(ContainerInspectResponse {
+            id: Some(rec.id.clone()),
+            created: Some(rec.created.clone()),
+            path: Some(rec.path.clone()),
+            args: Some(rec.args.clone()),
+            state: Some(ContainerState {
+                status: Some(state_enum(s.status)),
+                running: Some(s.status.is_running()),
+                paused: Some(s.status == Status::Paused),
+                restarting: Some(s.status == Status::Restarting),
+                oom_killed: Some(s.oom_killed),
+                dead: Some(s.status == Status::Dead),
+                pid: Some(s.pid as i64),
+                exit_code: Some(s.exit_code),
+                error: Some(s.error.clone()),
+                started_at: Some(s.started_at.clone()),
+                finished_at: Some(s.finished_at.clone()),
+                health: None,
+            }),
+            image: Some(rec.image_id.clone()),
+            resolv_conf_path: Some(dir.join("resolv.conf").display().to_string()),
+            hostname_path: Some(dir.join("hostname").display().to_string()),
+            hosts_path: Some(dir.join("hosts").display().to_string()),
+            log_path: Some(if rec.host_config.log_config.as_ref().and_then(|l| l.typ.as_deref()) == Some("none") { String::new() } else { log_path.display().to_string() }),
+            name: Some(format!("/{}", rec.name)),
+            restart_count: Some(rec.restart_count),
+            driver: Some("overlayfs".into()),
+            platform: Some("linux".into()),
+            mount_label: Some(String::new()),
+            process_label: Some(String::new()),
+            app_armor_profile: Some(String::new()),
+            exec_ids: None,
+            host_config: Some(rec.host_config.clone()),
+            graph_driver: Some(DriverData { name: "overlayfs".into(), data: gd }),
+            mounts: Some(mounts(&rec)),
+            config: Some(rec.config.clone()),
+            network_settings: Some(NetworkSettings {
+                bridge: Some(String::new()),
+                sandbox_id: Some(String::new()),
+                sandbox_key: Some(String::new()),
+                ports: Some(HashMap::new()),
+                networks: Some(HashMap::from([(net, Default::default())])),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_like_go_units() {
+        let d = chrono::Duration::seconds;
+        assert_eq!(human_duration(d(0)), "Less than a second");
+        assert_eq!(human_duration(d(1)), "1 second");
+        assert_eq!(human_duration(d(59)), "59 seconds");
+        assert_eq!(human_duration(d(60)), "About a minute");
+        assert_eq!(human_duration(d(150)), "2 minutes");
+        assert_eq!(human_duration(d(3600)), "About an hour");
+        assert_eq!(human_duration(d(3 * 3600)), "3 hours");
+        assert_eq!(human_duration(d(3 * 86400)), "3 days");
+    }
+
+    #[test]
+    fn name_anchors() {
+        assert!(regex_lite_match("^web$", "web"));
+        assert!(!regex_lite_match("^web$", "web2"));
+        assert!(regex_lite_match("^we", "web2"));
+    }
+}

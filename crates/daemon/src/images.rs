@@ -1,0 +1,261 @@
+//! The image service: the API's `ImageBackend` over berth-store.
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use berth_api::models::{
+    DriverData, ImageConfig, HistoryResponseItem, ImageDeleteResponseItem, ImageInspect,
+    ImageInspectRootFs, ImageSummary,
+};
+use berth_api::{ApiError, BoxStream, ErrorKind, Filters, ImageBackend, ImportOptions};
+use berth_store::{Image, ImageDelete, Store};
+use bytes::Bytes;
+use futures_util::StreamExt;
+
+use crate::container::{store_err, Containers};
+
+pub struct Images {
+    store: Arc<Store>,
+    containers: Arc<Containers>,
+}
+
+impl Images {
+    pub fn new(store: Arc<Store>, containers: Arc<Containers>) -> Arc<Self> {
+        Arc::new(Self { store, containers })
+    }
+
+    async fn blocking<T: Send + 'static>(&self, f: impl FnOnce(&Store) -> Result<T, berth_store::StoreError> + Send + 'static) -> Result<T, ApiError> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || f(&store)).await.map_err(|e| ApiError::internal(e.to_string()))?.map_err(store_err)
+    }
+}
+
+fn unix(ts: &str) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(ts).map(|t| t.timestamp()).unwrap_or(0)
+}
+
+fn container_config(img: &Image) -> ImageConfig {
+    let c = &img.config.config;
+    ImageConfig {
+        user: Some(c.user.clone().unwrap_or_default()),
+        env: Some(c.env.clone()),
+        cmd: c.cmd.clone(),
+        entrypoint: c.entrypoint.clone(),
+        working_dir: Some(c.working_dir.clone().unwrap_or_default()),
+        labels: Some(c.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
+        exposed_ports: (!c.exposed_ports.is_empty()).then(|| c.exposed_ports.keys().map(|k| (k.clone(), HashMap::new())).collect()),
+        volumes: (!c.volumes.is_empty()).then(|| c.volumes.keys().map(|k| (k.clone(), HashMap::new())).collect()),
+        stop_signal: c.stop_signal.clone(),
+        on_build: Some(c.on_build.clone()),
+        shell: c.shell.clone(),
+        ..Default::default()
+    }
+}
+
+fn label_match(img: &Image, v: &str) -> bool {
+    let labels = &img.config.config.labels;
+    match v.split_once('=') {
+        Some((k, val)) => labels.get(k).is_some_and(|x| x == val),
+        None => labels.contains_key(v),
+    }
+}
+
+#[async_trait::async_trait]
+impl ImageBackend for Images {
+    async fn list(&self, all: bool, filters: Filters) -> Result<Vec<ImageSummary>, ApiError> {
+        let _ = all;
+        let mut images = self.blocking(|s| s.images()).await?;
+        for (k, vals) in &filters {
+            match k.as_str() {
+                "dangling" => {
+                    let want = vals.iter().any(|v| v == "true" || v == "1");
+                    images.retain(|i| i.repo_tags.is_empty() == want);
+                }
+                "label" => images.retain(|i| vals.iter().all(|v| label_match(i, v))),
+                "reference" => images.retain(|i| {
+                    i.repo_tags.iter().any(|t| {
+                        vals.iter().any(|v| {
+                            let name = t.rsplit_once(':').map(|(n, _)| n).unwrap_or(t);
+                            t == v || name == v || glob_match(v, t) || glob_match(v, name)
+                        })
+                    })
+                }),
+                "before" | "since" => {
+                    let refimg = self.get_one(vals.first().map(String::as_str).unwrap_or("")).await?;
+                    let t = unix(&refimg.created);
+                    images.retain(|i| if k == "before" { unix(&i.created) < t } else { unix(&i.created) > t });
+                }
+                other => return Err(ApiError::invalid(format!("invalid filter '{other}'"))),
+            }
+        }
+        images.sort_by(|a, b| b.created.cmp(&a.created));
+        Ok(images
+            .into_iter()
+            .map(|i| ImageSummary {
+                id: i.id.clone(),
+                parent_id: i.parent.clone(),
+                repo_tags: i.repo_tags.clone(),
+                repo_digests: i.repo_digests.clone(),
+                created: unix(&i.created),
+                size: i.size as i64,
+                shared_size: -1,
+                labels: i.config.config.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                containers: -1,
+                ..Default::default()
+            })
+            .collect())
+    }
+
+    async fn inspect(&self, name: &str) -> Result<ImageInspect, ApiError> {
+        let img = self.get_one(name).await?;
+        let id = img.id.clone();
+        let layers = self.blocking(move |s| s.layer_dirs(&id)).await.unwrap_or_default();
+        let mut gd = HashMap::new();
+        if let Some((top, rest)) = layers.split_first() {
+            gd.insert("UpperDir".to_owned(), top.display().to_string());
+            if !rest.is_empty() {
+                gd.insert("LowerDir".to_owned(), rest.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(":"));
+            }
+        }
+        let comment = img.config.history.last().and_then(|h| h.comment.clone()).unwrap_or_default();
+        Ok(ImageInspect {
+            id: Some(img.id.clone()),
+            repo_tags: Some(img.repo_tags.clone()),
+            repo_digests: Some(img.repo_digests.clone()),
+            parent: Some(img.parent.clone()),
+            comment: Some(comment),
+            created: Some(img.created.clone()),
+            docker_version: Some(String::new()),
+            author: Some(img.config.author.clone().unwrap_or_default()),
+            config: Some(container_config(&img)),
+            architecture: Some(img.config.architecture.clone()),
+            os: Some(img.config.os.clone()),
+            size: Some(img.size as i64),
+            graph_driver: Some(DriverData { name: "overlayfs".into(), data: gd }),
+            root_fs: Some(ImageInspectRootFs { typ: img.config.rootfs.kind.clone(), layers: Some(img.config.rootfs.diff_ids.clone()) }),
+            ..Default::default()
+        })
+    }
+
+    async fn import(&self, body: BoxStream<std::io::Result<Bytes>>, opts: ImportOptions) -> Result<String, ApiError> {
+        let reference = match (&opts.repo, &opts.tag) {
+            (Some(r), Some(t)) => Some(format!("{r}:{t}")),
+            (Some(r), None) => Some(r.clone()),
+            _ => None,
+        };
+        if let Some(r) = &reference {
+            berth_oci::reference::Reference::parse(r).map_err(|e| ApiError::invalid(e.to_string()))?;
+        }
+        if let Some(p) = opts.platform.as_deref().filter(|p| !p.is_empty()) {
+            if p != "linux" && p != "linux/amd64" && p != "amd64" {
+                return Err(ApiError::invalid(format!("image operating system / platform \"{p}\" is not supported: berth runs linux/amd64")));
+            }
+        }
+        let store_opts = berth_store::ImportOptions { reference, changes: opts.changes, message: opts.message, platform: opts.platform };
+        let reader = tokio_util::io::StreamReader::new(body.map(|r| r.map_err(std::io::Error::other)));
+        let store = self.store.clone();
+        let img = tokio::task::spawn_blocking(move || {
+            let mut sync = tokio_util::io::SyncIoBridge::new(reader);
+            store.import(&mut sync, &store_opts)
+        })
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(store_err)?;
+        Ok(img.id)
+    }
+
+    async fn pull(&self, image: &str, tag: Option<&str>) -> Result<BoxStream<serde_json::Value>, ApiError> {
+        let name = match tag {
+            Some(t) => format!("{image}:{t}"),
+            None => image.to_owned(),
+        };
+        let r = berth_oci::reference::Reference::parse_with_default_tag(&name).map_err(|e| ApiError::invalid(e.to_string()))?;
+        Err(ApiError::new(
+            ErrorKind::NotImplemented,
+            format!("pull access for {} is not available: berth cannot pull from registries yet (import a rootfs with `docker import`)", r.familiar()),
+        ))
+    }
+
+    async fn tag(&self, name: &str, repo: &str, tag: Option<&str>) -> Result<(), ApiError> {
+        let target = match tag {
+            Some(t) => format!("{repo}:{t}"),
+            None => repo.to_owned(),
+        };
+        let reference = berth_oci::reference::Reference::parse(&target).map_err(|e| ApiError::invalid(e.to_string()))?;
+        if reference.digest().is_some() {
+            return Err(ApiError::invalid("refusing to create a tag with a digest reference"));
+        }
+        let name = name.to_owned();
+        self.blocking(move |s| {
+            let img = s.get_image(&name)?;
+            s.tag(&img.id, &target)
+        })
+        .await
+    }
+
+    async fn remove(&self, name: &str, force: bool, _noprune: bool) -> Result<Vec<ImageDeleteResponseItem>, ApiError> {
+        let containers = self.containers.clone();
+        let name = name.to_owned();
+        let out = self.blocking(move |s| s.remove_image(&name, force, &|id| containers.image_in_use(id))).await?;
+        Ok(out
+            .into_iter()
+            .map(|d| match d {
+                ImageDelete::Untagged(t) => ImageDeleteResponseItem { untagged: Some(t), deleted: None },
+                ImageDelete::Deleted(id) => ImageDeleteResponseItem { untagged: None, deleted: Some(id) },
+            })
+            .collect())
+    }
+
+    async fn history(&self, name: &str) -> Result<Vec<HistoryResponseItem>, ApiError> {
+        let name = name.to_owned();
+        let items = self.blocking(move |s| s.history(&name)).await?;
+        Ok(items
+            .into_iter()
+            .map(|h| HistoryResponseItem { id: h.id, created: h.created, created_by: h.created_by, tags: h.tags, size: h.size as i64, comment: h.comment })
+            .collect())
+    }
+}
+
+impl Images {
+    async fn get_one(&self, name: &str) -> Result<Image, ApiError> {
+        let n = name.to_owned();
+        self.blocking(move |s| s.get_image(&n)).await
+    }
+
+    pub fn count(&self) -> usize {
+        self.store.images().map(|v| v.len()).unwrap_or(0)
+    }
+}
+
+/// Shell-style `*` matching for the `reference` filter.
+fn glob_match(pat: &str, s: &str) -> bool {
+    if !pat.contains('*') {
+        return pat == s;
+    }
+    let parts: Vec<&str> = pat.split('*').collect();
+    let mut rest = s;
+    for (i, p) in parts.iter().enumerate() {
+        if i == 0 {
+            let Some(r) = rest.strip_prefix(p) else { return false };
+            rest = r;
+        } else if i == parts.len() - 1 {
+            return rest.ends_with(p);
+        } else if let Some(pos) = rest.find(p) {
+            rest = &rest[pos + p.len()..];
+        } else {
+            return false;
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("busy*", "busybox"));
+        assert!(glob_match("*box", "busybox"));
+        assert!(!glob_match("bus*x", "busyboy"));
+    }
+}

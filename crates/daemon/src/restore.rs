@@ -1,0 +1,46 @@
+//! Live restore: at start-up, reload every container and reconnect to live shims. A
+//! container that exited while berthd was down gets the status its shim recorded.
+use std::sync::Arc;
+
+use berth_runtime::client::{read_exit_file, ShimClient};
+use berth_runtime::protocol::ExitStatus;
+
+use crate::container::{now_rfc3339, Containers, Status};
+
+pub async fn restore(containers: &Arc<Containers>) {
+    let loaded = containers.load_all();
+    let mut live = 0;
+    for c in loaded {
+        let rec = c.snapshot();
+        match rec.state.status {
+            Status::Removing | Status::Dead => {
+                // A removal that was cut short: finish it.
+                if let Err(e) = containers.remove_container(&c.id, true).await {
+                    tracing::warn!(id = %c.id, error = %e.message, "finishing interrupted removal");
+                }
+                continue;
+            }
+            s if !s.is_running() => continue,
+            _ => {}
+        }
+        let bundle = containers.paths.bundle(&c.id);
+        match ShimClient::new(&bundle).state().await {
+            Ok(st) if st.running => {
+                live += 1;
+                containers.spawn_monitor(c.clone());
+            }
+            Ok(st) => {
+                let status = st.exit.unwrap_or(ExitStatus { code: 255, exited_at: now_rfc3339(), oom_killed: false });
+                containers.handle_exit(&c, status).await;
+            }
+            Err(_) => {
+                let status = read_exit_file(&bundle).unwrap_or_else(|| {
+                    tracing::warn!(id = %c.id, "shim gone without an exit status");
+                    ExitStatus { code: 255, exited_at: now_rfc3339(), oom_killed: false }
+                });
+                containers.handle_exit(&c, status).await;
+            }
+        }
+    }
+    tracing::info!(live, "restored containers");
+}
