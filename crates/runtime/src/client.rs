@@ -2,7 +2,9 @@
 //!
 //! Glossary: the *bundle* is `<exec-root>/containers/<id>/`: it holds `config.json` (OCI
 //! spec), `shim.json` ([`crate::protocol::ShimConfig`]), and once the shim runs,
-//! `shim.sock`, `shim.pid` and finally `exit.json`.
+//! `shim.sock`, `shim.pid` and finally `exit.json`. The shim exits (removing `shim.sock`)
+//! right after it recorded the exit, so [`ShimClient::wait`] and [`ShimClient::state`]
+//! answer from `exit.json` when they find it gone.
 //!
 //! ```ignore
 //! let pid = client::spawn(&shim_bin, &bundle).await?;  // container created, not started
@@ -13,9 +15,10 @@
 //! ```
 use std::path::{Path, PathBuf};
 
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 
-use crate::protocol::{ExecProcess, ExitStatus, ProcessState};
+use crate::protocol::{ExecProcess, ExitStatus, ProcessState, Request, Response};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ShimError {
@@ -40,8 +43,42 @@ pub enum ShimError {
 /// socket listening, and returns the init PID. On failure nothing is left running and the
 /// libcontainer state is removed.
 pub async fn spawn(shim_binary: &Path, bundle: &Path) -> Result<u32, ShimError> {
-    let _ = (shim_binary, bundle);
-    unimplemented!("helper A implements")
+    let mut child = tokio::process::Command::new(shim_binary)
+        .arg(bundle)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(false)
+        .spawn()
+        .map_err(ShimError::Io)?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| ShimError::Create("shim has no stdout".into()))?;
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .await
+        .map_err(ShimError::Io)?;
+    let status = child.wait().await.map_err(ShimError::Io)?;
+    if line.trim().is_empty() {
+        return Err(ShimError::Create(format!(
+            "failed to create shim task: berth-shim exited without reporting ({status})"
+        )));
+    }
+    #[derive(serde::Deserialize)]
+    struct Ready {
+        pid: Option<u32>,
+        error: Option<String>,
+    }
+    let r: Ready = serde_json::from_str(line.trim()).map_err(ShimError::Protocol)?;
+    match (r.pid, r.error) {
+        (_, Some(e)) => Err(ShimError::Create(e)),
+        (Some(pid), None) => Ok(pid),
+        (None, None) => Err(ShimError::Create(
+            "shim reported neither pid nor error".into(),
+        )),
+    }
 }
 
 /// Reads `<bundle>/exit.json` if the shim wrote it.
@@ -52,47 +89,170 @@ pub fn read_exit_file(bundle: &Path) -> Option<ExitStatus> {
 
 #[derive(Debug, Clone)]
 pub struct ShimClient {
+    bundle: PathBuf,
     socket: PathBuf,
 }
 
 impl ShimClient {
     pub fn new(bundle: &Path) -> Self {
-        Self { socket: bundle.join("shim.sock") }
+        Self {
+            bundle: bundle.to_path_buf(),
+            socket: bundle.join("shim.sock"),
+        }
     }
+
+    /// The shim exits right after recording the exit: a request that finds it gone (or
+    /// loses it mid-answer) is answered from `exit.json` when there is one.
+    fn exited(&self, e: ShimError) -> Result<ExitStatus, ShimError> {
+        let gone = match &e {
+            ShimError::NotRunning => true,
+            ShimError::Io(io) => matches!(
+                io.kind(),
+                std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::BrokenPipe
+                    | std::io::ErrorKind::UnexpectedEof
+            ),
+            _ => false,
+        };
+        match gone.then(|| read_exit_file(&self.bundle)).flatten() {
+            Some(st) => Ok(st),
+            None => Err(e),
+        }
+    }
+
+    async fn connect(&self) -> Result<UnixStream, ShimError> {
+        match UnixStream::connect(&self.socket).await {
+            Ok(s) => Ok(s),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+                ) =>
+            {
+                Err(ShimError::NotRunning)
+            }
+            Err(e) => Err(ShimError::Io(e)),
+        }
+    }
+
+    /// Sends `req` and reads one response line; returns the response and the connection.
+    async fn call(&self, req: &Request) -> Result<(Response, UnixStream), ShimError> {
+        let mut s = self.connect().await?;
+        let mut line = serde_json::to_vec(req).map_err(ShimError::Protocol)?;
+        line.push(b'\n');
+        s.write_all(&line).await.map_err(ShimError::Io)?;
+        // Read the response byte by byte up to the newline: whatever follows belongs to
+        // the stream and must stay in the socket.
+        let mut resp = Vec::with_capacity(128);
+        let mut b = [0u8; 1];
+        loop {
+            let n = s.read(&mut b).await.map_err(ShimError::Io)?;
+            if n == 0 {
+                return Err(ShimError::NotRunning);
+            }
+            if b[0] == b'\n' {
+                break;
+            }
+            resp.push(b[0]);
+        }
+        let r: Response = serde_json::from_slice(&resp).map_err(ShimError::Protocol)?;
+        if let Response::Error { message } = r {
+            return Err(ShimError::Request(message));
+        }
+        Ok((r, s))
+    }
+
+    async fn ok(&self, req: &Request) -> Result<(), ShimError> {
+        self.call(req).await.map(|_| ())
+    }
+
+    /// State of init; once the shim is gone, from `exit.json` (`pid` 0).
     pub async fn state(&self) -> Result<ProcessState, ShimError> {
-        unimplemented!()
+        match self.call(&Request::State).await {
+            Ok((Response::State(s), _)) => Ok(s),
+            Ok((other, _)) => Err(ShimError::Request(format!("unexpected answer {other:?}"))),
+            Err(e) => self.exited(e).map(|st| ProcessState {
+                pid: 0,
+                running: false,
+                exit: Some(st),
+            }),
+        }
     }
     pub async fn start(&self) -> Result<(), ShimError> {
-        unimplemented!()
+        self.ok(&Request::Start).await
     }
     pub async fn kill(&self, signal: i32, all: bool) -> Result<(), ShimError> {
-        let _ = (signal, all);
-        unimplemented!()
+        self.ok(&Request::Kill { signal, all }).await
     }
-    pub async fn resize(&self, exec_id: Option<&str>, height: u16, width: u16) -> Result<(), ShimError> {
-        let _ = (exec_id, height, width);
-        unimplemented!()
+    pub async fn resize(
+        &self,
+        exec_id: Option<&str>,
+        height: u16,
+        width: u16,
+    ) -> Result<(), ShimError> {
+        self.ok(&Request::Resize {
+            exec_id: exec_id.map(str::to_owned),
+            height,
+            width,
+        })
+        .await
     }
     /// See [`crate::protocol::Request::Attach`] for the stream's format.
-    pub async fn attach(&self, stdin: bool, stdout: bool, stderr: bool) -> Result<UnixStream, ShimError> {
-        let _ = (stdin, stdout, stderr);
-        unimplemented!()
+    pub async fn attach(
+        &self,
+        stdin: bool,
+        stdout: bool,
+        stderr: bool,
+    ) -> Result<UnixStream, ShimError> {
+        Ok(self
+            .call(&Request::Attach {
+                stdin,
+                stdout,
+                stderr,
+            })
+            .await?
+            .1)
     }
     /// Returns the exec's PID and its stream (same format as attach).
-    pub async fn exec(&self, exec_id: &str, process: ExecProcess) -> Result<(u32, UnixStream), ShimError> {
-        let _ = (exec_id, process);
-        unimplemented!()
+    pub async fn exec(
+        &self,
+        exec_id: &str,
+        process: ExecProcess,
+    ) -> Result<(u32, UnixStream), ShimError> {
+        match self
+            .call(&Request::Exec {
+                exec_id: exec_id.to_owned(),
+                process,
+            })
+            .await?
+        {
+            (Response::Ok { pid: Some(pid) }, s) => Ok((pid, s)),
+            (other, _) => Err(ShimError::Request(format!("unexpected answer {other:?}"))),
+        }
     }
     /// `exit` is `Some` once the exec process has exited.
     pub async fn exec_state(&self, exec_id: &str) -> Result<ProcessState, ShimError> {
-        let _ = exec_id;
-        unimplemented!()
+        match self
+            .call(&Request::ExecState {
+                exec_id: exec_id.to_owned(),
+            })
+            .await?
+            .0
+        {
+            Response::State(s) => Ok(s),
+            other => Err(ShimError::Request(format!("unexpected answer {other:?}"))),
+        }
     }
-    /// Resolves when the init process has exited.
+    /// Resolves when the init process has exited (also when the shim already recorded the
+    /// exit and went away).
     pub async fn wait(&self) -> Result<ExitStatus, ShimError> {
-        unimplemented!()
+        match self.call(&Request::Wait).await {
+            Ok((Response::Exited(s), _)) => Ok(s),
+            Ok((other, _)) => Err(ShimError::Request(format!("unexpected answer {other:?}"))),
+            Err(e) => self.exited(e),
+        }
     }
     pub async fn shutdown(&self) -> Result<(), ShimError> {
-        unimplemented!()
+        self.ok(&Request::Shutdown).await
     }
 }

@@ -43,18 +43,29 @@ pub enum Request {
     /// Send a signal to the init process, or to every process of the container when `all`.
     Kill { signal: i32, all: bool },
     /// Resize the pty of the init process (`exec_id: None`) or of an exec.
-    Resize { exec_id: Option<String>, height: u16, width: u16 },
+    Resize {
+        exec_id: Option<String>,
+        height: u16,
+        width: u16,
+    },
     /// After an `Ok` response the connection is a stream. shim → client: with a TTY raw pty
     /// output bytes; without, Docker's multiplexed frames (8-byte header: stream type
     /// 1=stdout 2=stderr, three zero bytes, big-endian u32 length; then the payload).
     /// client → shim: raw stdin bytes (only if `stdin`); a write half-close means stdin EOF
     /// (the container's stdin is closed when the container has `stdin_once`).
     /// The shim closes the stream once the process exited and its output is drained.
-    Attach { stdin: bool, stdout: bool, stderr: bool },
+    Attach {
+        stdin: bool,
+        stdout: bool,
+        stderr: bool,
+    },
     /// Start a new process in the running container. After an `Ok { pid }` response the
     /// connection is a stream exactly like `Attach` (stdin only if `process.stdin`).
     /// Output of an exec is not written to the container log.
-    Exec { exec_id: String, process: ExecProcess },
+    Exec {
+        exec_id: String,
+        process: ExecProcess,
+    },
     /// State of an exec started on this shim.
     ExecState { exec_id: String },
     /// Answered when the init process has exited (immediately if it already has).
@@ -86,7 +97,9 @@ pub enum Response {
     },
     State(ProcessState),
     Exited(ExitStatus),
-    Error { message: String },
+    Error {
+        message: String,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -78,3 +78,557 @@ pub struct BindMount {
     pub destination: String,
     pub readonly: bool,
 }
+
+use serde_json::{json, Value};
+
+/// Docker's default capability set.
+pub const DEFAULT_CAPS: &[&str] = &[
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
+    "CAP_AUDIT_WRITE",
+];
+
+/// Every capability the kernel knows (for `--privileged` and `--cap-add ALL`).
+pub const ALL_CAPS: &[&str] = &[
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
+];
+
+const MASKED_PATHS: &[&str] = &[
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+];
+
+const READONLY_PATHS: &[&str] = &[
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    #[error("unknown capability: {0:?}")]
+    UnknownCapability(String),
+    #[error("invalid seccomp profile")]
+    Seccomp(#[source] crate::seccomp::SeccompError),
+    #[error("building the OCI spec")]
+    Encode(#[source] serde_json::Error),
+}
+
+fn normalize_cap(c: &str) -> Result<String, SpecError> {
+    let up = c.to_ascii_uppercase();
+    if up == "ALL" {
+        return Ok(up);
+    }
+    let full = if up.starts_with("CAP_") {
+        up
+    } else {
+        format!("CAP_{up}")
+    };
+    if ALL_CAPS.contains(&full.as_str()) {
+        Ok(full)
+    } else {
+        Err(SpecError::UnknownCapability(c.to_owned()))
+    }
+}
+
+/// The capability set after `--cap-add` / `--cap-drop` (Docker's rules: add ALL, drop ALL).
+pub fn capabilities(opts: &SpecOptions) -> Result<Vec<String>, SpecError> {
+    if opts.privileged {
+        return Ok(ALL_CAPS.iter().map(|s| s.to_string()).collect());
+    }
+    let adds = opts
+        .cap_add
+        .iter()
+        .map(|c| normalize_cap(c))
+        .collect::<Result<Vec<_>, _>>()?;
+    let drops = opts
+        .cap_drop
+        .iter()
+        .map(|c| normalize_cap(c))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut caps: Vec<String> = if adds.iter().any(|c| c == "ALL") {
+        ALL_CAPS.iter().map(|s| s.to_string()).collect()
+    } else {
+        DEFAULT_CAPS.iter().map(|s| s.to_string()).collect()
+    };
+    if drops.iter().any(|c| c == "ALL") {
+        caps.clear();
+    }
+    for a in adds.iter().filter(|c| *c != "ALL") {
+        if !caps.contains(a) {
+            caps.push(a.clone());
+        }
+    }
+    caps.retain(|c| !drops.contains(c) || adds.contains(c));
+    Ok(caps)
+}
+
+fn swap_accounting() -> bool {
+    std::path::Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists()
+        || std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+}
+
+/// Builds the OCI runtime spec for `opts` with Docker's defaults.
+pub fn build(opts: &SpecOptions) -> Result<oci_spec::runtime::Spec, SpecError> {
+    let caps = capabilities(opts)?;
+    let mut mounts = vec![
+        json!({"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]}),
+        json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}),
+        json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]}),
+    ];
+    // Docker mounts /sys and the cgroup tree read-only unless privileged.
+    let ro = |mut o: Vec<&'static str>| {
+        if !opts.privileged {
+            o.insert(0, "ro");
+        }
+        o
+    };
+    if opts.network == NetworkMode::Host {
+        // Without an own network namespace sysfs cannot be mounted afresh: bind the host's.
+        mounts.push(json!({"destination": "/sys", "type": "bind", "source": "/sys", "options": ro(vec!["rbind", "nosuid", "noexec", "nodev"])}));
+    } else {
+        mounts.push(json!({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ro(vec!["nosuid", "noexec", "nodev"])}));
+    }
+    mounts.push(json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ro(vec!["nosuid", "noexec", "nodev"])}));
+    mounts.push(json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}));
+    let shm = if opts.shm_size > 0 {
+        opts.shm_size
+    } else {
+        64 * 1024 * 1024
+    };
+    mounts.push(json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", format!("size={shm}")]}));
+    for m in &opts.mounts {
+        let mut o = vec!["rbind", "rprivate"];
+        if m.readonly {
+            o.push("ro");
+        }
+        mounts.push(
+            json!({"destination": m.destination, "type": "bind", "source": m.source, "options": o}),
+        );
+    }
+
+    let mut namespaces = vec![
+        json!({"type": "mount"}),
+        json!({"type": "pid"}),
+        json!({"type": "ipc"}),
+    ];
+    match &opts.network {
+        NetworkMode::None => {
+            namespaces.push(json!({"type": "network"}));
+            namespaces.push(json!({"type": "uts"}));
+        }
+        NetworkMode::Host => {}
+        NetworkMode::Path(p) => {
+            namespaces.push(json!({"type": "network", "path": p}));
+            namespaces.push(json!({"type": "uts"}));
+        }
+    }
+
+    let mut devices = vec![json!({"allow": false, "access": "rwm"})];
+    if opts.privileged {
+        devices = vec![json!({"allow": true, "access": "rwm"})];
+    } else {
+        for t in ["c", "b"] {
+            devices.push(json!({"allow": true, "type": t, "access": "m"}));
+        }
+        for (maj, min) in [
+            (1, Some(3)),
+            (1, Some(8)),
+            (1, Some(7)),
+            (5, Some(0)),
+            (1, Some(5)),
+            (1, Some(9)),
+            (136, None),
+            (5, Some(2)),
+            (5, Some(1)),
+            (10, Some(200)),
+        ] {
+            let mut d = json!({"allow": true, "type": "c", "major": maj, "access": "rwm"});
+            if let Some(m) = min {
+                d["minor"] = json!(m);
+            }
+            devices.push(d);
+        }
+    }
+    let mut resources = json!({ "devices": devices });
+    let mut memory = serde_json::Map::new();
+    if opts.memory > 0 {
+        memory.insert("limit".into(), json!(opts.memory));
+        if swap_accounting() {
+            let swap = match opts.memory_swap {
+                0 => opts.memory * 2,
+                -1 => -1,
+                s => s,
+            };
+            memory.insert("swap".into(), json!(swap));
+        }
+    }
+    if !memory.is_empty() {
+        resources["memory"] = Value::Object(memory);
+    }
+    let mut cpu = serde_json::Map::new();
+    if opts.nano_cpus > 0 {
+        cpu.insert("period".into(), json!(100_000u64));
+        cpu.insert(
+            "quota".into(),
+            json!(opts.nano_cpus * 100_000 / 1_000_000_000),
+        );
+    } else {
+        if opts.cpu_period > 0 {
+            cpu.insert("period".into(), json!(opts.cpu_period));
+        }
+        if opts.cpu_quota > 0 {
+            cpu.insert("quota".into(), json!(opts.cpu_quota));
+        }
+    }
+    if opts.cpu_shares > 0 {
+        cpu.insert("shares".into(), json!(opts.cpu_shares));
+    }
+    if !opts.cpuset_cpus.is_empty() {
+        cpu.insert("cpus".into(), json!(opts.cpuset_cpus));
+    }
+    if !cpu.is_empty() {
+        resources["cpu"] = Value::Object(cpu);
+    }
+    if opts.pids_limit > 0 {
+        resources["pids"] = json!({ "limit": opts.pids_limit });
+    }
+
+    // Docker containers get an open-files limit as high as the engine's own hard limit.
+    let nofile = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .map(|(_, h)| h.min(1_048_576))
+        .unwrap_or(1_048_576);
+    let mut process = json!({
+        "terminal": opts.tty,
+        "user": {"uid": opts.uid, "gid": opts.gid, "additionalGids": opts.additional_gids},
+        "args": opts.args,
+        "env": opts.env,
+        "cwd": if opts.cwd.is_empty() { "/" } else { opts.cwd.as_str() },
+        "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
+        "rlimits": [{"type": "RLIMIT_NOFILE", "hard": nofile, "soft": nofile}],
+        "oomScoreAdj": 0,
+    });
+    // libcontainer loads seccomp before dropping capabilities only when the field is
+    // absent (it tests presence, not value), so "false" must be left out.
+    if opts.no_new_privileges {
+        process["noNewPrivileges"] = json!(true);
+    }
+    if let Some((h, w)) = opts.console_size {
+        process["consoleSize"] = json!({"height": h, "width": w});
+    }
+    let mut linux = json!({
+        "namespaces": namespaces,
+        "resources": resources,
+        "cgroupsPath": opts.cgroup_parent.clone().unwrap_or_else(|| format!("/berth/{}", opts.id)),
+        "sysctl": opts.sysctls.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
+    });
+    if !opts.privileged {
+        linux["maskedPaths"] = json!(MASKED_PATHS);
+        linux["readonlyPaths"] = json!(READONLY_PATHS);
+        match &opts.seccomp {
+            None => linux["seccomp"] = crate::seccomp::default_profile(&caps),
+            Some(None) => {}
+            Some(Some(profile)) => {
+                linux["seccomp"] =
+                    crate::seccomp::render(profile, &caps).map_err(SpecError::Seccomp)?;
+            }
+        }
+    }
+    let mut spec = json!({
+        "ociVersion": "1.0.2",
+        "process": process,
+        "root": {"path": opts.rootfs, "readonly": opts.readonly_rootfs},
+        "mounts": mounts,
+        "linux": linux,
+    });
+    // Without its own UTS namespace (host network) the container has the host's names.
+    let own_uts = opts.network != NetworkMode::Host;
+    if own_uts && !opts.hostname.is_empty() {
+        spec["hostname"] = json!(opts.hostname);
+    }
+    if own_uts && !opts.domainname.is_empty() {
+        spec["domainname"] = json!(opts.domainname);
+    }
+    serde_json::from_value(spec).map_err(SpecError::Encode)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> SpecOptions {
+        SpecOptions {
+            id: "abc".into(),
+            rootfs: "/r".into(),
+            args: vec!["sh".into()],
+            hostname: "h".into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn docker_defaults() {
+        let s = build(&base()).unwrap();
+        let v = serde_json::to_value(&s).unwrap();
+        let caps = v["process"]["capabilities"]["bounding"].as_array().unwrap();
+        assert_eq!(caps.len(), DEFAULT_CAPS.len());
+        assert_eq!(v["linux"]["cgroupsPath"], "/berth/abc");
+        assert!(v["linux"]["maskedPaths"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p == "/proc/kcore"));
+        assert!(v["linux"]["seccomp"]["syscalls"].is_array());
+        let ns: Vec<_> = v["linux"]["namespaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["type"].as_str().unwrap().to_owned())
+            .collect();
+        assert!(ns.contains(&"network".to_owned()) && ns.contains(&"uts".to_owned()));
+        assert_eq!(v["hostname"], "h");
+    }
+
+    #[test]
+    fn host_network_and_limits() {
+        let o = SpecOptions {
+            network: NetworkMode::Host,
+            memory: 64 << 20,
+            nano_cpus: 1_500_000_000,
+            pids_limit: 10,
+            ..base()
+        };
+        let v = serde_json::to_value(build(&o).unwrap()).unwrap();
+        let ns: Vec<_> = v["linux"]["namespaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["type"].as_str().unwrap().to_owned())
+            .collect();
+        assert!(!ns.contains(&"network".to_owned()) && !ns.contains(&"uts".to_owned()));
+        assert_eq!(v["linux"]["resources"]["memory"]["limit"], 64 << 20);
+        assert_eq!(v["linux"]["resources"]["cpu"]["quota"], 150_000);
+        assert_eq!(v["linux"]["resources"]["pids"]["limit"], 10);
+    }
+
+    #[test]
+    fn privileged_binds_sysctls_and_custom_seccomp() {
+        let o = SpecOptions {
+            privileged: true,
+            mounts: vec![BindMount {
+                source: "/data".into(),
+                destination: "/d".into(),
+                readonly: true,
+            }],
+            sysctls: vec![("net.ipv4.ip_forward".into(), "1".into())],
+            shm_size: 1 << 20,
+            readonly_rootfs: true,
+            ..base()
+        };
+        let v = serde_json::to_value(build(&o).unwrap()).unwrap();
+        assert!(v["linux"].get("seccomp").is_none() && v["linux"].get("maskedPaths").is_none());
+        assert_eq!(
+            v["process"]["capabilities"]["bounding"]
+                .as_array()
+                .unwrap()
+                .len(),
+            ALL_CAPS.len()
+        );
+        assert_eq!(
+            v["linux"]["resources"]["devices"],
+            json!([{"allow": true, "access": "rwm"}])
+        );
+        let m = |d: &str| {
+            v["mounts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|m| m["destination"] == d)
+                .unwrap()
+                .clone()
+        };
+        assert!(!m("/sys")["options"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("ro")));
+        assert_eq!(m("/d")["options"], json!(["rbind", "rprivate", "ro"]));
+        assert!(m("/dev/shm")["options"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("size=1048576")));
+        assert_eq!(v["linux"]["sysctl"]["net.ipv4.ip_forward"], "1");
+        assert_eq!(v["root"]["readonly"], true);
+
+        let v = serde_json::to_value(build(&base()).unwrap()).unwrap();
+        let m = |d: &str| {
+            v["mounts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|m| m["destination"] == d)
+                .unwrap()
+                .clone()
+        };
+        assert!(m("/sys")["options"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("ro")));
+        assert!(m("/sys/fs/cgroup")["options"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("ro")));
+        assert!(m("/dev/shm")["options"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("size=67108864")));
+        assert_eq!(v["process"]["capabilities"].get("inheritable"), None);
+        assert_eq!(v["process"]["capabilities"].get("ambient"), None);
+        assert_eq!(v["process"]["oomScoreAdj"], 0);
+        assert_eq!(
+            v["linux"]["resources"]["devices"][0],
+            json!({"allow": false, "access": "rwm"})
+        );
+
+        let custom = r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir"],"action":"SCMP_ACT_ERRNO"}]}"#;
+        let v = serde_json::to_value(
+            build(&SpecOptions {
+                seccomp: Some(Some(custom.into())),
+                ..base()
+            })
+            .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(v["linux"]["seccomp"]["defaultAction"], "SCMP_ACT_ALLOW");
+        let v = serde_json::to_value(
+            build(&SpecOptions {
+                seccomp: Some(None),
+                ..base()
+            })
+            .unwrap(),
+        )
+        .unwrap();
+        assert!(v["linux"].get("seccomp").is_none());
+        assert!(matches!(
+            build(&SpecOptions {
+                seccomp: Some(Some("{".into())),
+                ..base()
+            }),
+            Err(SpecError::Seccomp(_))
+        ));
+        // Host network: no UTS namespace, hence no hostname.
+        let v = serde_json::to_value(
+            build(&SpecOptions {
+                network: NetworkMode::Host,
+                ..base()
+            })
+            .unwrap(),
+        )
+        .unwrap();
+        assert!(v.get("hostname").is_none());
+        let v = serde_json::to_value(
+            build(&SpecOptions {
+                network: NetworkMode::Path("/proc/1/ns/net".into()),
+                ..base()
+            })
+            .unwrap(),
+        )
+        .unwrap();
+        assert!(v["linux"]["namespaces"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({"type": "network", "path": "/proc/1/ns/net"})));
+    }
+
+    #[test]
+    fn cap_rules() {
+        let o = SpecOptions {
+            cap_add: vec!["net_admin".into()],
+            cap_drop: vec!["CHOWN".into()],
+            ..base()
+        };
+        let caps = capabilities(&o).unwrap();
+        assert!(caps.contains(&"CAP_NET_ADMIN".into()) && !caps.contains(&"CAP_CHOWN".into()));
+        let o = SpecOptions {
+            cap_drop: vec!["ALL".into()],
+            cap_add: vec!["KILL".into()],
+            ..base()
+        };
+        assert_eq!(capabilities(&o).unwrap(), vec!["CAP_KILL"]);
+        assert!(capabilities(&SpecOptions {
+            cap_add: vec!["BOGUS".into()],
+            ..base()
+        })
+        .is_err());
+        assert_eq!(
+            capabilities(&SpecOptions {
+                privileged: true,
+                ..base()
+            })
+            .unwrap()
+            .len(),
+            ALL_CAPS.len()
+        );
+    }
+}

@@ -1,4 +1,5 @@
-//! The content store: blobs addressed by digest, written through an ingest file.
+//! The content store: immutable blobs addressed by digest under `content/blobs/sha256/`,
+//! written through `content/ingest/` (hashed while written, fsynced, verified, renamed).
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -6,13 +7,14 @@ use berth_oci::digest::Digest;
 use sha2::{Digest as _, Sha256};
 
 use crate::error::StoreError;
+use crate::fsutil::{sync_dir, tmp_name};
 
-pub struct Content {
+pub(crate) struct Content {
     root: PathBuf,
 }
 
-/// A blob being written: hashed as it goes, published by [`Ingest::commit`].
-pub struct Ingest {
+/// A blob being written: hashed as it goes; removed on drop unless published.
+pub(crate) struct Ingest {
     file: std::fs::File,
     path: PathBuf,
     hasher: Sha256,
@@ -33,72 +35,114 @@ impl Write for Ingest {
 
 impl Drop for Ingest {
     fn drop(&mut self) {
-        // Not committed (or committed: then the path is gone already).
+        // Unpublished (after publishing the path no longer exists).
         let _ = std::fs::remove_file(&self.path);
     }
 }
 
+impl Ingest {
+    /// Fsyncs the data and returns its digest; publishing is a cheap rename after this.
+    pub(crate) fn finish(&mut self) -> Result<(Digest, u64), StoreError> {
+        self.file
+            .sync_all()
+            .map_err(StoreError::io("syncing blob"))?;
+        Ok((Digest::from_hasher(self.hasher.clone()), self.size))
+    }
+}
+
 impl Content {
-    pub fn open(root: &Path) -> Result<Content, StoreError> {
-        let c = Content { root: root.join("content") };
-        std::fs::create_dir_all(c.root.join("blobs/sha256")).map_err(StoreError::io("creating content store"))?;
+    /// Opens the store, removing partial ingests left by a crash.
+    pub(crate) fn open(data_root: &Path) -> Result<Content, StoreError> {
+        let c = Content {
+            root: data_root.join("content"),
+        };
+        std::fs::create_dir_all(c.blobs()).map_err(StoreError::io("creating content store"))?;
         let ingest = c.root.join("ingest");
-        // Partial ingests from a crash.
-        let _ = std::fs::remove_dir_all(&ingest);
+        if ingest.exists() {
+            std::fs::remove_dir_all(&ingest).map_err(StoreError::io("removing partial ingests"))?;
+        }
         std::fs::create_dir_all(&ingest).map_err(StoreError::io("creating ingest dir"))?;
+        crate::fsutil::remove_tmp_entries(&c.blobs());
         Ok(c)
     }
 
-    pub fn path(&self, d: &Digest) -> PathBuf {
-        self.root.join("blobs/sha256").join(d.hex())
+    fn blobs(&self) -> PathBuf {
+        self.root.join("blobs/sha256")
     }
 
-    pub fn exists(&self, d: &Digest) -> bool {
-        self.path(d).exists()
+    pub(crate) fn path(&self, d: &Digest) -> PathBuf {
+        self.blobs().join(d.hex())
     }
 
-    pub fn ingest(&self) -> Result<Ingest, StoreError> {
-        let name: u64 = rand::random();
-        let path = self.root.join("ingest").join(format!("{name:016x}"));
-        let file = std::fs::File::create(&path).map_err(StoreError::io("creating ingest file"))?;
-        Ok(Ingest { file, path, hasher: Sha256::new(), size: 0 })
+    pub(crate) fn exists(&self, d: &Digest) -> bool {
+        self.path(d).is_file()
     }
 
-    /// Fsyncs and publishes the blob under its digest (checked against `expected`).
-    pub fn commit(&self, mut ing: Ingest, expected: Option<&Digest>) -> Result<(Digest, u64), StoreError> {
-        ing.file.sync_all().map_err(StoreError::io("syncing blob"))?;
-        let d = Digest::from_hasher(std::mem::take(&mut ing.hasher));
+    pub(crate) fn ingest(&self) -> Result<Ingest, StoreError> {
+        let path = tmp_name(&self.root.join("ingest"));
+        let file =
+            std::fs::File::create_new(&path).map_err(StoreError::io("creating ingest file"))?;
+        Ok(Ingest {
+            file,
+            path,
+            hasher: Sha256::new(),
+            size: 0,
+        })
+    }
+
+    /// Publishes a finished ingest under its digest, checked against `expected`.
+    pub(crate) fn publish(
+        &self,
+        mut ing: Ingest,
+        expected: Option<&Digest>,
+    ) -> Result<Digest, StoreError> {
+        let (d, _) = ing.finish()?;
         if let Some(e) = expected {
             if e != &d {
-                return Err(StoreError::InvalidArgument(format!("digest mismatch: expected {e}, got {d}")));
+                return Err(StoreError::DigestMismatch {
+                    expected: e.to_string(),
+                    actual: d.to_string(),
+                });
             }
         }
-        std::fs::rename(&ing.path, self.path(&d)).map_err(StoreError::io("publishing blob"))?;
-        Ok((d, ing.size))
+        if !self.exists(&d) {
+            std::fs::rename(&ing.path, self.path(&d)).map_err(StoreError::io("publishing blob"))?;
+            sync_dir(&self.blobs())?;
+        }
+        Ok(d)
     }
 
-    pub fn write_blob(&self, data: &[u8]) -> Result<Digest, StoreError> {
+    /// Writes a small blob (configs, manifests) in one go.
+    pub(crate) fn write_blob(&self, data: &[u8]) -> Result<Digest, StoreError> {
         let d = Digest::sha256_of(data);
         if self.exists(&d) {
             return Ok(d);
         }
         let mut ing = self.ingest()?;
-        ing.write_all(data).map_err(StoreError::io("writing blob"))?;
-        self.commit(ing, Some(&d))?;
-        Ok(d)
+        ing.write_all(data)
+            .map_err(StoreError::io("writing blob"))?;
+        self.publish(ing, Some(&d))
     }
 
-    pub fn read(&self, d: &Digest) -> Result<Vec<u8>, StoreError> {
+    pub(crate) fn read(&self, d: &Digest) -> Result<Vec<u8>, StoreError> {
         std::fs::read(self.path(d)).map_err(StoreError::io(format!("reading blob {d}")))
     }
 
-    pub fn delete(&self, d: &Digest) {
-        let _ = std::fs::remove_file(self.path(d));
+    pub(crate) fn delete(&self, d: &Digest) {
+        if let Err(e) = std::fs::remove_file(self.path(d)) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!(blob = %d, error = %e, "removing blob");
+            }
+        }
     }
 
     /// All blob digests.
-    pub fn list(&self) -> Vec<Digest> {
-        let Ok(rd) = std::fs::read_dir(self.root.join("blobs/sha256")) else { return vec![] };
-        rd.flatten().filter_map(|e| Digest::from_hex(&e.file_name().to_string_lossy()).ok()).collect()
+    pub(crate) fn list(&self) -> Vec<Digest> {
+        let Ok(rd) = std::fs::read_dir(self.blobs()) else {
+            return vec![];
+        };
+        rd.flatten()
+            .filter_map(|e| Digest::from_hex(&e.file_name().to_string_lossy()).ok())
+            .collect()
     }
 }

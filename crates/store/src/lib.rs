@@ -1,30 +1,52 @@
-//! berth-store: content store, layer snapshots, image metadata, tar import.
+//! berth-store: content store, layer snapshots, image metadata, tar import, and the overlay
+//! mount of an image's rootfs.
 //!
 //! Layout under the data root:
 //! - `content/blobs/sha256/<hex>`: immutable blobs (image configs, uncompressed layer tars),
-//!   written through `content/ingest/` (fsync, digest check, rename).
+//!   written through `content/ingest/` (hashed, fsynced, verified, renamed).
 //! - `snapshots/<chain-id hex>/fs`: one unpacked layer per chain ID, shared by every image
-//!   that has it; `size` beside it. Unpacked in `snapshots/.tmp-*` and renamed when whole.
+//!   that has it; `size` beside it. Unpacked under `snapshots/.tmp-*`, renamed when whole.
 //! - `image/images/<id hex>.json`: one record per image; `image/repositories.json`: tags.
 //!
 //! Reference counts are derived, not stored: after an image is deleted, every snapshot and
-//! layer blob no remaining image needs is removed. Crash recovery at [`Store::open`] removes
-//! partial ingests and unpacks.
+//! blob no remaining image needs is removed; [`Store::open`] removes partial ingests, unpacks
+//! and temporary files, then collects garbage, so a crash at any instant leaves nothing torn.
 //!
-//! ```ignore
-//! let store = Store::open(&data_root)?;
-//! let img = store.import(&mut reader, &ImportOptions { reference: Some("busybox".into()), ..Default::default() })?;
-//! let m = store.prepare_rootfs(&img.id, &rw_dir)?;
-//! m.mount(&target)?;
+//! Glossary: *diff ID* = sha256 of a layer's uncompressed tar; *chain ID* = identity of a
+//! layer on top of its parents (`sha256("<parent chain> <diff>")`); *image ID* = sha256 of
+//! the config JSON.
+//!
+//! ```no_run
+//! # fn main() -> Result<(), berth_store::StoreError> {
+//! use berth_store::{ImportOptions, Store};
+//! let store = Store::open(std::path::Path::new("/var/lib/berth"))?;
+//! let mut tar = std::fs::File::open("rootfs.tar").unwrap();
+//! let opts = ImportOptions { reference: Some("busybox".into()), ..Default::default() };
+//! let img = store.import(&mut tar, &opts)?;
+//! let m = store.prepare_rootfs(&img.id, std::path::Path::new("/var/lib/berth/containers/x/rw"))?;
+//! m.mount(std::path::Path::new("/run/berth/x/rootfs")).unwrap();
+//! # Ok(()) }
 //! ```
 mod changes;
+mod compress;
 mod content;
 mod error;
-mod images;
+mod fsutil;
+mod history;
+mod import;
+mod layers;
+mod mount;
+mod remove;
 pub mod safepath;
 mod snapshot;
+mod store;
 pub mod unpack;
 
 pub use error::{ErrorKind, StoreError};
-pub use images::{HistoryItem, Image, ImageDelete, ImportOptions, Store};
-pub use snapshot::{unmount, RootfsMount};
+pub use history::HistoryItem;
+pub use import::ImportOptions;
+pub use layers::Layer;
+pub use mount::{unmount, RootfsMount};
+pub use remove::{ImageDelete, ImageUser};
+pub use snapshot::{chain_id, chain_ids};
+pub use store::{Image, Lease, Store};

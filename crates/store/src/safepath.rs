@@ -19,7 +19,12 @@ const RESOLVE_IN_ROOT: u64 = 0x10;
 pub fn open_root(root: &Path) -> std::io::Result<OwnedFd> {
     let c = CString::new(root.as_os_str().as_bytes())?;
     // SAFETY: `c` is a valid NUL-terminated path; the result is checked.
-    let fd = unsafe { libc::open(c.as_ptr(), libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) };
+    let fd = unsafe {
+        libc::open(
+            c.as_ptr(),
+            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+    };
     if fd < 0 {
         return Err(std::io::Error::last_os_error());
     }
@@ -28,25 +33,53 @@ pub fn open_root(root: &Path) -> std::io::Result<OwnedFd> {
 }
 
 /// `openat2(rootfd, rel, flags, RESOLVE_IN_ROOT)`: `rel` is resolved as if `rootfd` were `/`.
-pub fn openat_in_root(rootfd: &OwnedFd, rel: &str, flags: i32, mode: u32) -> std::io::Result<OwnedFd> {
+pub fn openat_in_root(
+    rootfd: &OwnedFd,
+    rel: &str,
+    flags: i32,
+    mode: u32,
+) -> std::io::Result<OwnedFd> {
     let rel = rel.trim_start_matches('/');
     let c = CString::new(if rel.is_empty() { "." } else { rel })?;
-    let how = OpenHow { flags: (flags | libc::O_CLOEXEC) as u64, mode: mode as u64, resolve: RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
-    // SAFETY: valid dirfd, NUL-terminated path and a correctly sized `open_how`.
-    let fd = unsafe {
-        libc::syscall(libc::SYS_openat2, rootfd.as_raw_fd(), c.as_ptr(), &how as *const OpenHow, std::mem::size_of::<OpenHow>())
+    let how = OpenHow {
+        flags: (flags | libc::O_CLOEXEC) as u64,
+        mode: mode as u64,
+        resolve: RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
     };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
+    // RESOLVE_IN_ROOT fails with EAGAIN when a rename raced with the lookup: retry.
+    let mut attempts = 0;
+    loop {
+        // SAFETY: valid dirfd, NUL-terminated path and a correctly sized `open_how`.
+        let fd = unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                rootfd.as_raw_fd(),
+                c.as_ptr(),
+                &how as *const OpenHow,
+                std::mem::size_of::<OpenHow>(),
+            )
+        };
+        if fd >= 0 {
+            // SAFETY: `fd` is a fresh descriptor returned by openat2, owned by nobody else.
+            return Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) });
+        }
+        let e = std::io::Error::last_os_error();
+        attempts += 1;
+        if !matches!(e.raw_os_error(), Some(libc::EAGAIN) | Some(libc::EINTR)) || attempts >= 128 {
+            return Err(e);
+        }
     }
-    // SAFETY: `fd` is a fresh descriptor returned by openat2.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
 
 /// Opens `rel` for reading inside `root`.
 pub fn open_in_root(root: &Path, rel: &str) -> std::io::Result<std::fs::File> {
     let rootfd = open_root(root)?;
-    Ok(std::fs::File::from(openat_in_root(&rootfd, rel, libc::O_RDONLY, 0)?))
+    Ok(std::fs::File::from(openat_in_root(
+        &rootfd,
+        rel,
+        libc::O_RDONLY,
+        0,
+    )?))
 }
 
 /// Reads a whole file inside `root`; `None` if it does not exist.
@@ -69,14 +102,28 @@ pub fn mkdir_all_at(rootfd: &OwnedFd, rel: &str, uid: u32, gid: u32) -> std::io:
     let mut acc = String::new();
     for comp in rel.split('/').filter(|c| !c.is_empty() && *c != ".") {
         if comp == ".." {
-            return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "path contains .."));
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "path contains ..",
+            ));
         }
         let name = CString::new(comp)?;
         // SAFETY: valid dirfd and NUL-terminated name.
         let r = unsafe { libc::mkdirat(cur.as_raw_fd(), name.as_ptr(), 0o755) };
         if r == 0 {
             // SAFETY: as above; AT_SYMLINK_NOFOLLOW on the entry just made.
-            unsafe { libc::fchownat(cur.as_raw_fd(), name.as_ptr(), uid, gid, libc::AT_SYMLINK_NOFOLLOW) };
+            let r = unsafe {
+                libc::fchownat(
+                    cur.as_raw_fd(),
+                    name.as_ptr(),
+                    uid,
+                    gid,
+                    libc::AT_SYMLINK_NOFOLLOW,
+                )
+            };
+            if r < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
         } else {
             let e = std::io::Error::last_os_error();
             if e.kind() != std::io::ErrorKind::AlreadyExists {

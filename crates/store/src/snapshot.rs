@@ -1,32 +1,50 @@
-//! Layer snapshots: one unpacked directory per chain ID, and the overlay mount that stacks
-//! them under a container's rw layer.
-use std::ffi::CString;
-use std::os::unix::ffi::OsStrExt;
+//! Layer snapshots: one unpacked directory per chain ID (`snapshots/<chain hex>/fs`, its
+//! size in `snapshots/<chain hex>/size`), shared by every image that has the layer.
+//! Unpacked under a `.tmp-*` name and renamed when whole; removed by renaming aside first,
+//! so a crash never leaves a half-written or half-deleted snapshot under its real name.
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use berth_oci::digest::Digest;
 
 use crate::error::StoreError;
+use crate::fsutil::{remove_tmp_entries, sync_dir, tmp_name};
 
-pub struct Snapshots {
+pub(crate) struct Snapshots {
     root: PathBuf,
 }
 
-/// A snapshot being unpacked; removed on drop unless committed.
-pub struct TmpSnapshot {
-    pub dir: PathBuf,
-    committed: bool,
+/// A snapshot being unpacked; removed on drop unless published.
+pub(crate) struct TmpSnapshot {
+    dir: PathBuf,
+    published: bool,
 }
 
 impl TmpSnapshot {
-    pub fn fs(&self) -> PathBuf {
+    /// Where the layer is unpacked.
+    pub(crate) fn fs(&self) -> PathBuf {
         self.dir.join("fs")
+    }
+
+    /// Records the size and flushes the unpacked tree to disk (one `syncfs`), so that a
+    /// published snapshot is whole even after a power loss. Slow: call it without locks.
+    pub(crate) fn seal(&self, size: u64) -> Result<(), StoreError> {
+        crate::fsutil::write_atomic(&self.dir.join("size"), size.to_string().as_bytes())?;
+        let d = std::fs::File::open(&self.dir).map_err(StoreError::io("opening snapshot"))?;
+        // SAFETY: a valid fd for the duration of the call.
+        if unsafe { libc::syncfs(d.as_raw_fd()) } < 0 {
+            return Err(StoreError::Io {
+                what: "syncing snapshot".into(),
+                source: std::io::Error::last_os_error(),
+            });
+        }
+        Ok(())
     }
 }
 
 impl Drop for TmpSnapshot {
     fn drop(&mut self) {
-        if !self.committed {
+        if !self.published {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
@@ -51,121 +69,92 @@ pub fn chain_ids(diff_ids: &[Digest]) -> Vec<Digest> {
 }
 
 impl Snapshots {
-    pub fn open(root: &Path) -> Result<Snapshots, StoreError> {
-        let s = Snapshots { root: root.join("snapshots") };
+    /// Opens the snapshot directory, removing half-unpacked and half-deleted snapshots.
+    pub(crate) fn open(data_root: &Path) -> Result<Snapshots, StoreError> {
+        let s = Snapshots {
+            root: data_root.join("snapshots"),
+        };
         std::fs::create_dir_all(&s.root).map_err(StoreError::io("creating snapshots dir"))?;
-        // Half-unpacked layers from a crash.
-        if let Ok(rd) = std::fs::read_dir(&s.root) {
-            for e in rd.flatten() {
-                if e.file_name().to_string_lossy().starts_with(".tmp-") {
-                    let _ = std::fs::remove_dir_all(e.path());
+        remove_tmp_entries(&s.root);
+        // A snapshot without its size file was never published whole (older layouts).
+        for c in s.list() {
+            if !s.dir(&c).join("size").is_file() || !s.fs(&c).is_dir() {
+                tracing::warn!(chain_id = %c, "removing incomplete snapshot");
+                if let Some(trash) = s.remove(&c) {
+                    let _ = std::fs::remove_dir_all(trash);
                 }
             }
         }
-        std::fs::create_dir_all(s.root.join("empty")).map_err(StoreError::io("creating empty layer"))?;
+        std::fs::create_dir_all(s.empty_dir()).map_err(StoreError::io("creating empty layer"))?;
         Ok(s)
     }
 
-    pub fn dir(&self, chain: &Digest) -> PathBuf {
+    pub(crate) fn dir(&self, chain: &Digest) -> PathBuf {
         self.root.join(chain.hex())
     }
 
-    pub fn fs(&self, chain: &Digest) -> PathBuf {
+    pub(crate) fn fs(&self, chain: &Digest) -> PathBuf {
         self.dir(chain).join("fs")
     }
 
-    pub fn exists(&self, chain: &Digest) -> bool {
+    pub(crate) fn exists(&self, chain: &Digest) -> bool {
         self.fs(chain).is_dir()
     }
 
-    pub fn empty_dir(&self) -> PathBuf {
+    /// The lower dir of an image without layers.
+    pub(crate) fn empty_dir(&self) -> PathBuf {
         self.root.join("empty")
     }
 
-    pub fn tmp(&self) -> Result<TmpSnapshot, StoreError> {
-        let n: u64 = rand::random();
-        let dir = self.root.join(format!(".tmp-{n:016x}"));
+    pub(crate) fn tmp(&self) -> Result<TmpSnapshot, StoreError> {
+        let dir = tmp_name(&self.root);
         std::fs::create_dir_all(dir.join("fs")).map_err(StoreError::io("creating snapshot"))?;
-        Ok(TmpSnapshot { dir, committed: false })
+        Ok(TmpSnapshot {
+            dir,
+            published: false,
+        })
     }
 
-    /// Publishes `tmp` as `chain` (or drops it if another import got there first).
-    pub fn commit(&self, mut tmp: TmpSnapshot, chain: &Digest, size: u64) -> Result<(), StoreError> {
+    /// Publishes a sealed `tmp` as `chain` (or drops it if that snapshot exists already).
+    pub(crate) fn publish(&self, mut tmp: TmpSnapshot, chain: &Digest) -> Result<(), StoreError> {
         if self.exists(chain) {
             return Ok(());
         }
-        std::fs::write(tmp.dir.join("size"), size.to_string()).map_err(StoreError::io("writing snapshot size"))?;
-        std::fs::rename(&tmp.dir, self.dir(chain)).map_err(StoreError::io("publishing snapshot"))?;
-        tmp.committed = true;
-        Ok(())
+        std::fs::rename(&tmp.dir, self.dir(chain))
+            .map_err(StoreError::io("publishing snapshot"))?;
+        tmp.published = true;
+        sync_dir(&self.root)
     }
 
-    pub fn size(&self, chain: &Digest) -> u64 {
-        std::fs::read_to_string(self.dir(chain).join("size")).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0)
+    pub(crate) fn size(&self, chain: &Digest) -> u64 {
+        std::fs::read_to_string(self.dir(chain).join("size"))
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0)
     }
 
-    pub fn list(&self) -> Vec<Digest> {
-        let Ok(rd) = std::fs::read_dir(&self.root) else { return vec![] };
-        rd.flatten().filter_map(|e| Digest::from_hex(&e.file_name().to_string_lossy()).ok()).collect()
+    pub(crate) fn list(&self) -> Vec<Digest> {
+        let Ok(rd) = std::fs::read_dir(&self.root) else {
+            return vec![];
+        };
+        rd.flatten()
+            .filter_map(|e| Digest::from_hex(&e.file_name().to_string_lossy()).ok())
+            .collect()
     }
 
-    /// Removes a snapshot: renamed aside first so a crash never leaves a half-deleted one
-    /// under its real name.
-    pub fn remove(&self, chain: &Digest) {
-        let n: u64 = rand::random();
-        let aside = self.root.join(format!(".tmp-{n:016x}"));
-        if std::fs::rename(self.dir(chain), &aside).is_ok() {
-            let _ = std::fs::remove_dir_all(aside);
+    /// Takes a snapshot out of the store by renaming it aside (atomic); returns the trash
+    /// path for the caller to delete, outside any lock. Recovery deletes trash left behind.
+    pub(crate) fn remove(&self, chain: &Digest) -> Option<PathBuf> {
+        let aside = tmp_name(&self.root);
+        match std::fs::rename(self.dir(chain), &aside) {
+            Ok(()) => Some(aside),
+            Err(e) => {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    tracing::warn!(chain_id = %chain, error = %e, "removing snapshot");
+                }
+                None
+            }
         }
-    }
-}
-
-/// An overlay mount, as a snapshotter returns it: the caller mounts it where it likes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RootfsMount {
-    pub fstype: String,
-    pub source: String,
-    pub options: Vec<String>,
-}
-
-impl RootfsMount {
-    pub fn overlay(lower: &[PathBuf], upper: &Path, work: &Path) -> RootfsMount {
-        let lower = lower.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(":");
-        RootfsMount {
-            fstype: "overlay".into(),
-            source: "overlay".into(),
-            options: vec![format!("lowerdir={lower}"), format!("upperdir={}", upper.display()), format!("workdir={}", work.display())],
-        }
-    }
-
-    pub fn mount(&self, target: &Path) -> std::io::Result<()> {
-        let src = CString::new(self.source.as_str())?;
-        let fstype = CString::new(self.fstype.as_str())?;
-        let tgt = CString::new(target.as_os_str().as_bytes())?;
-        let data = CString::new(self.options.join(","))?;
-        // SAFETY: all pointers are valid NUL-terminated strings for the duration of the call.
-        let r = unsafe { libc::mount(src.as_ptr(), tgt.as_ptr(), fstype.as_ptr(), 0, data.as_ptr().cast()) };
-        if r < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        Ok(())
-    }
-}
-
-/// Unmounts `target` (lazily, so a busy mount cannot wedge the caller); Ok if not mounted.
-pub fn unmount(target: &Path) -> std::io::Result<()> {
-    let tgt = CString::new(target.as_os_str().as_bytes())?;
-    loop {
-        // SAFETY: valid NUL-terminated path.
-        let r = unsafe { libc::umount2(tgt.as_ptr(), libc::MNT_DETACH | libc::UMOUNT_NOFOLLOW) };
-        if r < 0 {
-            let e = std::io::Error::last_os_error();
-            return match e.raw_os_error() {
-                Some(libc::EINVAL) | Some(libc::ENOENT) => Ok(()),
-                _ => Err(e),
-            };
-        }
-        // Stacked mounts: keep going until nothing is mounted there.
     }
 }
 

@@ -1,48 +1,10 @@
 //! Store behaviour: import, lookup, tags, removal rules, GC, hostile archives, recovery.
-use std::io::Cursor;
 use std::path::Path;
 
-use berth_store::{ImageDelete, ImportOptions, Store};
+use berth_store::{ImageDelete, Store};
 
-fn header(path: &str, kind: tar::EntryType, size: u64) -> tar::Header {
-    let mut h = tar::Header::new_gnu();
-    h.set_entry_type(kind);
-    h.set_size(size);
-    h.set_mode(if kind == tar::EntryType::Directory { 0o755 } else { 0o644 });
-    h.set_mtime(1_700_000_000);
-    // Bypass the tar crate's own path sanitising: hostile names must reach the store.
-    let name = path.as_bytes();
-    h.as_old_mut().name[..name.len()].copy_from_slice(name);
-    h.set_cksum();
-    h
-}
-
-fn tar_of(entries: &[(&str, tar::EntryType, &[u8], Option<&str>)]) -> Vec<u8> {
-    let mut b = tar::Builder::new(Vec::new());
-    for (path, kind, data, link) in entries {
-        let mut h = header(path, *kind, data.len() as u64);
-        if let Some(l) = link {
-            let lb = l.as_bytes();
-            h.as_old_mut().linkname[..lb.len()].copy_from_slice(lb);
-            h.set_cksum();
-        }
-        b.append(&h, *data).unwrap();
-    }
-    b.into_inner().unwrap()
-}
-
-fn simple_tar(marker: &str) -> Vec<u8> {
-    tar_of(&[
-        ("bin/", tar::EntryType::Directory, b"", None),
-        ("bin/hello", tar::EntryType::Regular, marker.as_bytes(), None),
-        ("etc/", tar::EntryType::Directory, b"", None),
-        ("etc/passwd", tar::EntryType::Regular, b"root:x:0:0:root:/root:/bin/sh\n", None),
-    ])
-}
-
-fn import(s: &Store, data: &[u8], r: Option<&str>) -> Result<berth_store::Image, berth_store::StoreError> {
-    s.import(&mut Cursor::new(data.to_vec()), &ImportOptions { reference: r.map(str::to_owned), ..Default::default() })
-}
+mod common;
+use common::*;
 
 #[test]
 fn import_lookup_tag_history() {
@@ -53,10 +15,21 @@ fn import_lookup_tag_history() {
     assert_eq!(img.repo_tags, vec!["busybox:latest"]);
     assert!(img.size > 0);
     let hex = img.id.trim_start_matches("sha256:");
-    for name in ["busybox", "busybox:latest", "docker.io/library/busybox:latest", img.id.as_str(), hex, &hex[..12], &hex[..3]] {
+    for name in [
+        "busybox",
+        "busybox:latest",
+        "docker.io/library/busybox:latest",
+        img.id.as_str(),
+        hex,
+        &hex[..12],
+        &hex[..3],
+    ] {
         assert_eq!(s.get_image(name).unwrap().id, img.id, "{name}");
     }
-    assert_eq!(s.get_image("nope").unwrap_err().to_string(), "No such image: nope:latest");
+    assert_eq!(
+        s.get_image("nope").unwrap_err().to_string(),
+        "No such image: nope:latest"
+    );
     s.tag("busybox", "mine:1").unwrap();
     assert_eq!(s.get_image("mine:1").unwrap().repo_tags.len(), 2);
     assert!(s.tag("busybox", "UPPER").is_err());
@@ -96,16 +69,30 @@ fn removal_rules_and_shared_layers() {
     let b = import(&s, &simple_tar("same"), Some("b")).unwrap();
     // Same layer, different created time → different images sharing one snapshot.
     assert_ne!(a.id, b.id);
-    let snaps = |p: &Path| std::fs::read_dir(p.join("snapshots")).unwrap().flatten().filter(|e| !e.file_name().to_string_lossy().starts_with('.') && e.file_name() != "empty").count();
+    let snaps = |p: &Path| {
+        std::fs::read_dir(p.join("snapshots"))
+            .unwrap()
+            .flatten()
+            .filter(|e| {
+                !e.file_name().to_string_lossy().starts_with('.') && e.file_name() != "empty"
+            })
+            .count()
+    };
     assert_eq!(snaps(d.path()), 1);
     s.tag("a", "a2").unwrap();
     // By ID with two tags: must force.
     assert!(s.remove_image(&a.id, false, &|_| false).is_err());
     // By name with another tag left: untag only.
-    assert_eq!(s.remove_image("a2", false, &|_| false).unwrap(), vec![ImageDelete::Untagged("a2:latest".into())]);
+    assert_eq!(
+        s.remove_image("a2", false, &|_| false).unwrap(),
+        vec![ImageDelete::Untagged("a2:latest".into())]
+    );
     // In use: refused, forced = untag only.
     assert!(s.remove_image("a", false, &|_| true).is_err());
-    assert_eq!(s.remove_image("a", true, &|_| true).unwrap(), vec![ImageDelete::Untagged("a:latest".into())]);
+    assert_eq!(
+        s.remove_image("a", true, &|_| true).unwrap(),
+        vec![ImageDelete::Untagged("a:latest".into())]
+    );
     assert!(s.get_image(&a.id).is_ok());
     let out = s.remove_image(&a.id, false, &|_| false).unwrap();
     assert_eq!(out, vec![ImageDelete::Deleted(a.id.clone())]);
@@ -113,7 +100,12 @@ fn removal_rules_and_shared_layers() {
     s.remove_image("b", false, &|_| false).unwrap();
     assert_eq!(snaps(d.path()), 0);
     assert!(s.images().unwrap().is_empty());
-    assert_eq!(std::fs::read_dir(d.path().join("content/blobs/sha256")).unwrap().count(), 0);
+    assert_eq!(
+        std::fs::read_dir(d.path().join("content/blobs/sha256"))
+            .unwrap()
+            .count(),
+        0
+    );
 }
 
 /// Every hostile archive: nothing outside the store's root is created or changed.
@@ -129,23 +121,67 @@ fn hostile_archives_stay_inside() {
     let cases: Vec<Vec<u8>> = vec![
         tar_of(&[(v.as_str(), tar::EntryType::Regular, b"pwned", None)]),
         tar_of(&[(up.as_str(), tar::EntryType::Regular, b"pwned", None)]),
-        tar_of(&[("link", tar::EntryType::Symlink, b"", Some("/")), (format!("link{v}").as_str(), tar::EntryType::Regular, b"pwned", None)]),
-        tar_of(&[("dots", tar::EntryType::Symlink, b"", Some("../../../../../../..")), (format!("dots{v}").as_str(), tar::EntryType::Regular, b"pwned", None)]),
-        tar_of(&[("f", tar::EntryType::Symlink, b"", Some(v.as_str())), ("f", tar::EntryType::Regular, b"pwned", None)]),
+        tar_of(&[
+            ("link", tar::EntryType::Symlink, b"", Some("/")),
+            (
+                format!("link{v}").as_str(),
+                tar::EntryType::Regular,
+                b"pwned",
+                None,
+            ),
+        ]),
+        tar_of(&[
+            (
+                "dots",
+                tar::EntryType::Symlink,
+                b"",
+                Some("../../../../../../.."),
+            ),
+            (
+                format!("dots{v}").as_str(),
+                tar::EntryType::Regular,
+                b"pwned",
+                None,
+            ),
+        ]),
+        tar_of(&[
+            ("f", tar::EntryType::Symlink, b"", Some(v.as_str())),
+            ("f", tar::EntryType::Regular, b"pwned", None),
+        ]),
         tar_of(&[("hl", tar::EntryType::Link, b"", Some(v.as_str()))]),
         tar_of(&[("hl2", tar::EntryType::Link, b"", Some(up.as_str()))]),
-        tar_of(&[("a", tar::EntryType::Symlink, b"", Some("b")), ("b", tar::EntryType::Symlink, b"", Some(host.path().to_str().unwrap())), ("a/victim", tar::EntryType::Regular, b"pwned", None)]),
+        tar_of(&[
+            ("a", tar::EntryType::Symlink, b"", Some("b")),
+            (
+                "b",
+                tar::EntryType::Symlink,
+                b"",
+                Some(host.path().to_str().unwrap()),
+            ),
+            ("a/victim", tar::EntryType::Regular, b"pwned", None),
+        ]),
     ];
     for (i, t) in cases.iter().enumerate() {
         let _ = import(&s, t, Some(&format!("case:{i}")));
-        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "original", "case {i}");
-        let listing: Vec<_> = std::fs::read_dir(host.path()).unwrap().flatten().map(|e| e.file_name()).collect();
+        assert_eq!(
+            std::fs::read_to_string(&victim).unwrap(),
+            "original",
+            "case {i}"
+        );
+        let listing: Vec<_> = std::fs::read_dir(host.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
         assert_eq!(listing.len(), 2, "case {i}: {listing:?}");
     }
     // Case 0: the absolute path landed inside the layer.
     let img = s.get_image("case:0").unwrap();
     let top = &s.layer_dirs(&img.id).unwrap()[0];
-    assert_eq!(std::fs::read_to_string(top.join(v.trim_start_matches('/'))).unwrap(), "pwned");
+    assert_eq!(
+        std::fs::read_to_string(top.join(v.trim_start_matches('/'))).unwrap(),
+        "pwned"
+    );
 }
 
 #[test]
@@ -156,16 +192,34 @@ fn corrupt_input_leaves_nothing() {
     std::io::Write::write_all(&mut gz, &simple_tar("x")).unwrap();
     let mut data = gz.finish().unwrap();
     data.truncate(data.len() / 2);
-    for bad in [data, vec![], b"this is not a tar archive at all, just some words".repeat(20)] {
+    for bad in [
+        data,
+        vec![],
+        b"this is not a tar archive at all, just some words".repeat(20),
+    ] {
         let e = import(&s, &bad, Some("bad")).unwrap_err();
         assert_eq!(e.kind(), berth_store::ErrorKind::InvalidArgument, "{e}");
     }
     assert!(s.images().unwrap().is_empty());
     assert!(s.get_image("bad").is_err());
-    let leftovers: Vec<_> = std::fs::read_dir(d.path().join("snapshots")).unwrap().flatten().filter(|e| e.file_name() != "empty").collect();
+    let leftovers: Vec<_> = std::fs::read_dir(d.path().join("snapshots"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name() != "empty")
+        .collect();
     assert!(leftovers.is_empty());
-    assert_eq!(std::fs::read_dir(d.path().join("content/blobs/sha256")).unwrap().count(), 0);
-    assert_eq!(std::fs::read_dir(d.path().join("content/ingest")).unwrap().count(), 0);
+    assert_eq!(
+        std::fs::read_dir(d.path().join("content/blobs/sha256"))
+            .unwrap()
+            .count(),
+        0
+    );
+    assert_eq!(
+        std::fs::read_dir(d.path().join("content/ingest"))
+            .unwrap()
+            .count(),
+        0
+    );
 }
 
 #[test]
@@ -184,7 +238,11 @@ fn recovery_removes_partial_state() {
 fn whiteouts_become_overlay_whiteouts() {
     let d = tempfile::tempdir().unwrap();
     let s = Store::open(d.path()).unwrap();
-    let t = tar_of(&[("dir/", tar::EntryType::Directory, b"", None), ("dir/.wh..wh..opq", tar::EntryType::Regular, b"", None), (".wh.gone", tar::EntryType::Regular, b"", None)]);
+    let t = tar_of(&[
+        ("dir/", tar::EntryType::Directory, b"", None),
+        ("dir/.wh..wh..opq", tar::EntryType::Regular, b"", None),
+        (".wh.gone", tar::EntryType::Regular, b"", None),
+    ]);
     let img = import(&s, &t, None).unwrap();
     let top = &s.layer_dirs(&img.id).unwrap()[0];
     use std::os::unix::fs::FileTypeExt;

@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# Benchmarks, side by side in one run (never part of the tests):
+#   - `run --rm busybox true`: berth CLI -> berthd, docker CLI -> berthd,
+#     docker CLI -> Debian's dockerd (--network none), bare `runc run` of the same rootfs
+#   - idle daemon RSS: berthd vs dockerd + containerd
+#   - shim PSS per container with 100 running `sleep` containers: berth-shim vs containerd-shim
+#   - `ps` latency with 200 running containers
+# Prints a table and writes bench/results.md. Needs root; installs docker.io runc if missing.
+#
+# Env: N (timed runs, default 30), WARMUP (3), CONTAINERS (100), PS_CONTAINERS (200),
+#      BERTH_BIN_DIR (skip the release build and use these binaries).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+top=$PWD
+
+N=${N:-30}
+WARMUP=${WARMUP:-3}
+CONTAINERS=${CONTAINERS:-100}
+PS_CONTAINERS=${PS_CONTAINERS:-200}
+
+[ "$(id -u)" -eq 0 ] || { echo "bench/run.sh needs root" >&2; exit 1; }
+bash scripts/deps.sh libseccomp-dev pkg-config busybox-static docker.io runc ca-certificates
+DOCKER=/usr/local/bin/docker
+[ -x "$DOCKER" ] || DOCKER=$(command -v docker)
+
+if [ -n "${BERTH_BIN_DIR:-}" ]; then
+  bin=$BERTH_BIN_DIR
+else
+  echo "==> cargo build --release"
+  cargo build --release
+  bin=${CARGO_TARGET_DIR:-$top/target}/release
+fi
+
+work=/tmp/bench-berth-run
+B=$work/b   # berthd: s (socket), d (data-root), x (exec-root)
+D=$work/k   # dockerd
+R=$work/r   # runc
+results=$work/results.jsonl
+measure() { python3 "$top/bench/measure.py" "$@"; }
+
+berth_pid="" dockerd_pid=""
+cleanup() {
+  set +e
+  if [ -n "$berth_pid" ]; then
+    ids=$("$bin/berth" -H "unix://$B/s" ps -aq 2>/dev/null)
+    [ -z "$ids" ] || "$bin/berth" -H "unix://$B/s" rm -f $ids >/dev/null 2>&1
+    kill "$berth_pid" 2>/dev/null; wait "$berth_pid" 2>/dev/null
+  fi
+  if [ -n "$dockerd_pid" ]; then
+    ids=$("$DOCKER" -H "unix://$D/s" ps -aq 2>/dev/null)
+    [ -z "$ids" ] || "$DOCKER" -H "unix://$D/s" rm -f $ids >/dev/null 2>&1
+    kill "$dockerd_pid" 2>/dev/null; wait "$dockerd_pid" 2>/dev/null
+  fi
+  runc --root "$R/state" delete -f benchctr >/dev/null 2>&1
+  for f in "$B"/x/c/*/shim.pid; do [ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null; done
+  for p in /proc/[0-9]*; do
+    grep -qsF "$work/" "$p/cmdline" 2>/dev/null && kill -9 "${p#/proc/}" 2>/dev/null
+  done
+  sleep 0.5
+  { grep -o " $work/[^ ]*" /proc/self/mountinfo || true; } | sort -r | while read -r m; do umount -l "$m"; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+cleanup
+mkdir -p "$B" "$D" "$R/state" "$R/bundle/rootfs" "$work/cfg"
+export DOCKER_CONFIG=$work/cfg
+
+echo "==> busybox rootfs"
+bash scripts/mkbusybox.sh --tar "$work/busybox.tar"
+
+wait_sock() {
+  for _ in $(seq 600); do
+    "$DOCKER" -H "unix://$1" version >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  echo "daemon on $1 did not come up" >&2
+  return 1
+}
+
+echo "==> starting berthd and dockerd (--bridge none --iptables=false)"
+"$bin/berthd" -H "unix://$B/s" --data-root "$B/d" --exec-root "$B/x" --pidfile "$B/pid" --log-level warn >"$work/berthd.log" 2>&1 &
+berth_pid=$!
+dockerd -H "unix://$D/s" --data-root "$D/d" --exec-root "$D/x" --pidfile "$D/pid" \
+  --bridge none --iptables=false --ip6tables=false --ip-masq=false --ip-forward=false \
+  --storage-driver overlay2 --log-level warn >"$work/dockerd.log" 2>&1 &
+dockerd_pid=$!
+wait_sock "$B/s"
+wait_sock "$D/s"
+berth() { "$bin/berth" -H "unix://$B/s" "$@"; }
+dk() { "$DOCKER" -H "unix://$D/s" "$@"; }
+berth import "$work/busybox.tar" busybox >/dev/null
+dk import --change 'CMD ["sh"]' "$work/busybox.tar" busybox >/dev/null
+
+echo "==> runc bundle"
+tar -C "$R/bundle/rootfs" -xf "$work/busybox.tar"
+(cd "$R/bundle" && runc spec)
+python3 - "$R/bundle/config.json" <<'PY'
+import json, sys
+p = sys.argv[1]
+c = json.load(open(p))
+c["process"]["args"] = ["true"]
+c["process"]["terminal"] = False
+assert any(ns["type"] == "network" for ns in c["linux"]["namespaces"])
+json.dump(c, open(p, "w"), indent=2)
+PY
+
+echo "==> run --rm busybox true (warm-up $WARMUP, $N runs each)"
+measure time "$results" "berth run --rm true" "$WARMUP" "$N" -- "$bin/berth" -H "unix://$B/s" run --rm busybox true
+measure time "$results" "docker->berthd run --rm true" "$WARMUP" "$N" -- "$DOCKER" -H "unix://$B/s" run --rm busybox true
+measure time "$results" "docker->dockerd run --rm true" "$WARMUP" "$N" -- "$DOCKER" -H "unix://$D/s" run --rm --network none busybox true
+measure time "$results" "runc run true" "$WARMUP" "$N" -- runc --root "$R/state" run --bundle "$R/bundle" benchctr
+
+echo "==> idle daemon memory"
+sleep 2
+containerd_pids=$(for p in /proc/[0-9]*; do
+  c=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null) || continue
+  case $c in containerd\ *"$D/"*|/usr/bin/containerd\ *"$D/"*) echo "${p#/proc/}";; esac
+done)
+measure mem "$results" "berthd idle" "$berth_pid"
+measure mem "$results" "dockerd+containerd idle" "$dockerd_pid" $containerd_pids
+
+start_many() { # daemon-fn count
+  local i
+  for i in $(seq "$2"); do "$1" run -d --network none busybox sleep 100000 >/dev/null; done
+}
+echo "==> $CONTAINERS running sleep containers on each daemon"
+start_many berth "$CONTAINERS"
+start_many dk "$CONTAINERS"
+sleep 2
+berth_shims=$(cat "$B"/x/c/*/shim.pid 2>/dev/null | tr '\n' ' ')
+docker_shims=$(for p in /proc/[0-9]*; do
+  c=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null) || continue
+  case $c in *containerd-shim*"$D/"*) echo "${p#/proc/}";; esac
+done)
+measure mem "$results" "berth-shim x100" $berth_shims
+measure mem "$results" "containerd-shim x100" $docker_shims
+
+more=$((PS_CONTAINERS - CONTAINERS))
+if [ "$more" -gt 0 ]; then
+  echo "==> $more more (total $PS_CONTAINERS) on each daemon"
+  start_many berth "$more"
+  start_many dk "$more"
+fi
+echo "==> ps with $PS_CONTAINERS running"
+measure time "$results" "berth ps (200 running)" "$WARMUP" "$N" -- "$bin/berth" -H "unix://$B/s" ps
+measure time "$results" "docker->berthd ps (200 running)" "$WARMUP" "$N" -- "$DOCKER" -H "unix://$B/s" ps
+measure time "$results" "docker->dockerd ps (200 running)" "$WARMUP" "$N" -- "$DOCKER" -H "unix://$D/s" ps
+
+table=$(measure report "$results")
+{
+  echo "# berth benchmarks"
+  echo
+  echo "Run by \`bash bench/run.sh\` on $(date -u +%Y-%m-%d), $(nproc) CPUs, kernel $(uname -r)."
+  echo "berth $("$bin/berth" -H "unix://$B/s" version --format '{{.Server.Version}}'), dockerd $(dk version --format '{{.Server.Version}}'), $(runc --version | head -1)."
+  echo "Medians of $N runs after $WARMUP warm-ups; all three runtimes measured in the same run."
+  echo "Ratios above 1 mean the first named is slower / bigger."
+  echo
+  echo "$table"
+} >"$top/bench/results.md"
+echo
+echo "$table"
+echo
+echo "(written to bench/results.md)"

@@ -1,0 +1,15 @@
+//! berth-runtime: everything between berthd and a running container process.
+//!
+//! - [`spec`]: turns berthd's high-level [`spec::SpecOptions`] into an OCI runtime spec with
+//!   Docker's defaults (capabilities, seccomp, masked/read-only paths, devices, mounts).
+//! - [`protocol`]: the wire types of the per-container shim control socket.
+//! - [`seccomp`]: Docker's default seccomp profile and the Docker-format → OCI translation.
+//! - [`client`]: the async (tokio) client berthd uses to spawn and talk to `berth-shim`.
+//! - the `berth-shim` binary (src/bin/berth-shim.rs + [`shim`]): one per container,
+//!   single-threaded, runs the container with youki's libcontainer, owns stdio/pty and the
+//!   json-file log, records the exit status, outlives berthd.
+pub mod client;
+pub mod protocol;
+pub mod seccomp;
+pub mod shim;
+pub mod spec;

@@ -1,0 +1,167 @@
+//! Adding layers and images: the primitives under `import`, and later `load`, `pull` and
+//! `build`.
+//!
+//! A layer stream is read once: decompressed (sniffed), hashed into its diff ID, kept as an
+//! uncompressed tar blob (content-addressed by the diff ID, so it is reproducible for
+//! `save`/`push`) and unpacked into a temporary snapshot that is published under its chain
+//! ID. Publishing and registering happen under the store lock, so garbage collection never
+//! sees a half-registered image; a [`Lease`] protects layers between the two steps.
+use std::io::{Read, Write};
+
+use berth_oci::digest::Digest;
+use berth_oci::image::ImageConfig;
+use berth_oci::reference::Reference;
+
+use crate::content::Ingest;
+use crate::error::StoreError;
+use crate::snapshot::{chain_id, chain_ids};
+use crate::store::{now_rfc3339, Image, ImageEntry, ImageRecord, Lease, Store};
+use crate::unpack::UnpackError;
+
+/// A layer in the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layer {
+    /// sha256 of the uncompressed tar.
+    pub diff_id: String,
+    /// Identity of the layer stacked on its parents.
+    pub chain_id: String,
+    /// Unpacked size in bytes.
+    pub size: u64,
+}
+
+/// Reads through, copying every byte into a blob ingest.
+struct Tee<'a, R> {
+    inner: R,
+    sink: &'a mut Ingest,
+}
+
+impl<R: Read> Read for Tee<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.sink.write_all(&buf[..n])?;
+        Ok(n)
+    }
+}
+
+impl Store {
+    /// Adds one layer (plain, gzip or zstd tar) on top of the layer `parent` (a chain ID,
+    /// `None` for a base layer). A corrupt or truncated archive leaves nothing behind.
+    pub fn apply_layer(
+        &self,
+        lease: &Lease<'_>,
+        reader: &mut dyn Read,
+        parent: Option<&str>,
+    ) -> Result<Layer, StoreError> {
+        let parent = parent
+            .map(|p| {
+                Digest::parse(p).map_err(|_| StoreError::MissingLayer {
+                    chain_id: p.to_owned(),
+                })
+            })
+            .transpose()?;
+        if let Some(p) = &parent {
+            if !self.snapshots.exists(p) {
+                return Err(StoreError::MissingLayer {
+                    chain_id: p.to_string(),
+                });
+            }
+        }
+        let mut input = crate::compress::decompressed(reader)?;
+        let tmp = self.snapshots.tmp()?;
+        let mut ingest = self.content.ingest()?;
+        let mut tee = Tee {
+            inner: &mut input,
+            sink: &mut ingest,
+        };
+        let size =
+            crate::unpack::unpack(&mut tee, &tmp.fs()).map_err(StoreError::InvalidArchive)?;
+        // The rest of the stream (end-of-archive blocks, padding) is part of the diff ID, and
+        // a truncated compressed stream only shows here.
+        std::io::copy(&mut tee, &mut std::io::sink())
+            .map_err(|e| StoreError::InvalidArchive(UnpackError::Read(e)))?;
+        drop(input);
+        let (diff_id, _) = ingest.finish()?;
+        let chain = chain_id(parent.as_ref(), &diff_id);
+        tmp.seal(size)?;
+
+        let mut st = self.lock();
+        self.content.publish(ingest, Some(&diff_id))?;
+        self.snapshots.publish(tmp, &chain)?;
+        let size = *st.sizes.entry(chain.clone()).or_insert(size);
+        let leased = st.leases.entry(lease.id).or_default();
+        leased.chains.insert(chain.clone());
+        leased.blobs.insert(diff_id.clone());
+        Ok(Layer {
+            diff_id: diff_id.to_string(),
+            chain_id: chain.to_string(),
+            size,
+        })
+    }
+
+    /// Registers an image from its config JSON, stored byte for byte (the image ID is its
+    /// sha256). Every layer in `rootfs.diff_ids` must be in the store. `reference` (with
+    /// `:latest` implied) is pointed at it; `parent` is an image ID or empty.
+    pub fn create_image(
+        &self,
+        config: &[u8],
+        reference: Option<&str>,
+        parent: &str,
+    ) -> Result<Image, StoreError> {
+        let cfg: ImageConfig = serde_json::from_slice(config).map_err(StoreError::InvalidConfig)?;
+        let reference = reference.map(parse_tag_reference).transpose()?;
+        let mut diff_ids = Vec::new();
+        for d in &cfg.rootfs.diff_ids {
+            diff_ids.push(Digest::parse(d).map_err(|_| StoreError::MissingLayer {
+                chain_id: d.clone(),
+            })?);
+        }
+        let mut st = self.lock();
+        if let Some(c) = chain_ids(&diff_ids)
+            .into_iter()
+            .find(|c| !self.snapshots.exists(c))
+        {
+            return Err(StoreError::MissingLayer {
+                chain_id: c.to_string(),
+            });
+        }
+        let parent = if parent.is_empty() {
+            String::new()
+        } else {
+            self.resolve(&st, parent)?.to_string()
+        };
+        let id = self.content.write_blob(config)?;
+        if !st.images.contains_key(&id) {
+            let record = ImageRecord {
+                id: id.to_string(),
+                added: now_rfc3339(),
+                parent,
+            };
+            let data = serde_json::to_vec(&record).expect("a record serialises");
+            crate::fsutil::write_atomic(&self.record_path(&id), &data)?;
+            st.images.insert(
+                id.clone(),
+                ImageEntry {
+                    config: cfg,
+                    record,
+                },
+            );
+        }
+        if let Some(r) = reference {
+            st.refs.insert(r, id.clone());
+            self.save_repos(&st)?;
+        }
+        Ok(self.to_image(&st, &id))
+    }
+}
+
+/// A reference to tag with: no digest, `:latest` implied.
+pub(crate) fn parse_tag_reference(s: &str) -> Result<Reference, StoreError> {
+    let r = Reference::parse(s)?;
+    if r.digest().is_some() {
+        return Err(StoreError::DigestTag);
+    }
+    if r.familiar_name() == "sha256" {
+        return Err(StoreError::AmbiguousTag);
+    }
+    Ok(r.with_default_tag())
+}
