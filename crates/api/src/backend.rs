@@ -34,8 +34,9 @@ pub struct Session {
     /// Whether client input should be forwarded (stdin requested and open).
     pub stdin: bool,
     /// Resolves to the process stream once the process exists (attach to a created container
-    /// resolves at start). `None` when the process could not be reached.
-    pub stream: BoxFuture<Option<Box<dyn ProcessStream>>>,
+    /// resolves at start). An error is told to the client on the stream itself, as Docker
+    /// does once the connection is hijacked (an empty message just closes it).
+    pub stream: BoxFuture<Result<Box<dyn ProcessStream>, String>>,
 }
 
 #[async_trait]
@@ -92,7 +93,11 @@ pub struct AttachOptions {
 
 #[async_trait]
 pub trait ContainerBackend: Send + Sync {
-    async fn create(&self, name: Option<String>, body: ContainerCreateBody) -> ApiResult<ContainerCreateResponse>;
+    async fn create(
+        &self,
+        name: Option<String>,
+        body: ContainerCreateBody,
+    ) -> ApiResult<ContainerCreateResponse>;
     async fn list(&self, opts: ListOptions) -> ApiResult<Vec<ContainerSummary>>;
     async fn inspect(&self, id: &str, size: bool) -> ApiResult<ContainerInspectResponse>;
     /// Errors with `NotModified` when already running.
@@ -100,9 +105,18 @@ pub trait ContainerBackend: Send + Sync {
     /// Errors with `NotModified` when not running.
     async fn stop(&self, id: &str, signal: Option<String>, timeout: Option<i64>) -> ApiResult<()>;
     async fn kill(&self, id: &str, signal: Option<String>) -> ApiResult<()>;
-    async fn restart(&self, id: &str, signal: Option<String>, timeout: Option<i64>) -> ApiResult<()>;
+    async fn restart(
+        &self,
+        id: &str,
+        signal: Option<String>,
+        timeout: Option<i64>,
+    ) -> ApiResult<()>;
     /// Validates at once; the returned future resolves when the condition is met.
-    async fn wait(&self, id: &str, condition: WaitCondition) -> ApiResult<BoxFuture<ContainerWaitResponse>>;
+    async fn wait(
+        &self,
+        id: &str,
+        condition: WaitCondition,
+    ) -> ApiResult<BoxFuture<ContainerWaitResponse>>;
     async fn remove(&self, id: &str, force: bool, volumes: bool) -> ApiResult<()>;
     /// Returns whether the container has a TTY, and the log stream.
     async fn logs(&self, id: &str, opts: LogsOptions) -> ApiResult<(bool, BoxStream<LogChunk>)>;
@@ -115,7 +129,12 @@ pub trait ExecBackend: Send + Sync {
     /// Returns the exec ID.
     async fn create(&self, container: &str, config: ExecConfig) -> ApiResult<String>;
     /// `detach` runs it without a stream (returns `None`).
-    async fn start(&self, exec_id: &str, detach: bool, console_size: Option<(u16, u16)>) -> ApiResult<Option<Session>>;
+    async fn start(
+        &self,
+        exec_id: &str,
+        detach: bool,
+        console_size: Option<(u16, u16)>,
+    ) -> ApiResult<Option<Session>>;
     async fn inspect(&self, exec_id: &str) -> ApiResult<ExecInspectResponse>;
     async fn resize(&self, exec_id: &str, height: u16, width: u16) -> ApiResult<()>;
 }
@@ -134,10 +153,20 @@ pub trait ImageBackend: Send + Sync {
     async fn list(&self, all: bool, filters: Filters) -> ApiResult<Vec<ImageSummary>>;
     async fn inspect(&self, name: &str) -> ApiResult<ImageInspect>;
     /// Imports a rootfs tar from `body`; returns the new image ID.
-    async fn import(&self, body: BoxStream<std::io::Result<Bytes>>, opts: ImportOptions) -> ApiResult<String>;
+    async fn import(
+        &self,
+        body: BoxStream<std::io::Result<Bytes>>,
+        opts: ImportOptions,
+    ) -> ApiResult<String>;
     /// Pulls an image (registry access); a progress stream of JSON messages.
-    async fn pull(&self, image: &str, tag: Option<&str>) -> ApiResult<BoxStream<serde_json::Value>>;
+    async fn pull(&self, image: &str, tag: Option<&str>)
+        -> ApiResult<BoxStream<serde_json::Value>>;
     async fn tag(&self, name: &str, repo: &str, tag: Option<&str>) -> ApiResult<()>;
-    async fn remove(&self, name: &str, force: bool, noprune: bool) -> ApiResult<Vec<ImageDeleteResponseItem>>;
+    async fn remove(
+        &self,
+        name: &str,
+        force: bool,
+        noprune: bool,
+    ) -> ApiResult<Vec<ImageDeleteResponseItem>>;
     async fn history(&self, name: &str) -> ApiResult<Vec<HistoryResponseItem>>;
 }

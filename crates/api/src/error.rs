@@ -42,7 +42,10 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Self { kind, message: message.into() }
+        Self {
+            kind,
+            message: message.into(),
+        }
     }
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::NotFound, message)
@@ -81,7 +84,11 @@ impl IntoResponse for ApiError {
         if status.is_server_error() {
             tracing::warn!(message = %self.message, "request failed");
         }
-        (status, axum::Json(serde_json::json!({ "message": self.message }))).into_response()
+        (
+            status,
+            axum::Json(serde_json::json!({ "message": self.message })),
+        )
+            .into_response()
     }
 }
 

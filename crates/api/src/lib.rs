@@ -35,7 +35,9 @@ pub fn router(backends: Backends) -> Router {
         .merge(routes::exec::router(backends.exec.clone()))
         .merge(routes::images::router(backends.images.clone()))
         .fallback(routes::not_found);
-    Router::new().fallback_service(inner).layer(axum::middleware::from_fn(version::negotiate))
+    Router::new()
+        .fallback_service(inner)
+        .layer(axum::middleware::from_fn(version::negotiate))
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, with connection upgrades (hijack).
@@ -44,5 +46,7 @@ pub async fn serve(
     router: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
 }

@@ -7,7 +7,10 @@ use crate::error::ApiError;
 pub type Query = HashMap<String, String>;
 
 pub fn flag(q: &Query, key: &str) -> bool {
-    matches!(q.get(key).map(|s| s.to_ascii_lowercase()).as_deref(), Some("1" | "true" | "yes"))
+    matches!(
+        q.get(key).map(|s| s.to_ascii_lowercase()).as_deref(),
+        Some("1" | "true" | "yes")
+    )
 }
 
 pub fn flag_or(q: &Query, key: &str, default: bool) -> bool {
@@ -38,12 +41,17 @@ pub fn filters(q: &Query) -> Result<Filters, ApiError> {
     };
     let v: serde_json::Value =
         serde_json::from_str(raw).map_err(|e| ApiError::invalid(format!("invalid filter: {e}")))?;
-    let obj = v.as_object().ok_or_else(|| ApiError::invalid("invalid filter: not an object"))?;
+    let obj = v
+        .as_object()
+        .ok_or_else(|| ApiError::invalid("invalid filter: not an object"))?;
     let mut out = Filters::new();
     for (k, v) in obj {
         let vals: Vec<String> = match v {
             serde_json::Value::Object(m) => m.keys().cloned().collect(),
-            serde_json::Value::Array(a) => a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect(),
+            serde_json::Value::Array(a) => a
+                .iter()
+                .filter_map(|x| x.as_str().map(str::to_owned))
+                .collect(),
             serde_json::Value::String(s) => vec![s.clone()],
             _ => return Err(ApiError::invalid(format!("invalid filter '{k}'"))),
         };
@@ -55,7 +63,9 @@ pub fn filters(q: &Query) -> Result<Filters, ApiError> {
 /// Parses a Docker timestamp parameter (`since`/`until`): unix seconds with optional
 /// fraction, or RFC 3339. Returns unix nanoseconds; 0 for absent.
 pub fn timestamp_nanos(q: &Query, key: &str) -> Result<i64, ApiError> {
-    let Some(s) = q.get(key).filter(|s| !s.is_empty()) else { return Ok(0) };
+    let Some(s) = q.get(key).filter(|s| !s.is_empty()) else {
+        return Ok(0);
+    };
     parse_timestamp(s).ok_or_else(|| ApiError::invalid(format!("invalid value for {key}: {s:?}")))
 }
 
@@ -73,7 +83,9 @@ pub fn parse_timestamp(s: &str) -> Option<i64> {
     if let Ok(secs) = s.parse::<i64>() {
         return Some(secs * 1_000_000_000);
     }
-    chrono::DateTime::parse_from_rfc3339(s).ok().and_then(|d| d.timestamp_nanos_opt())
+    chrono::DateTime::parse_from_rfc3339(s)
+        .ok()
+        .and_then(|d| d.timestamp_nanos_opt())
 }
 
 #[cfg(test)]
@@ -83,7 +95,10 @@ mod tests {
     #[test]
     fn filters_both_forms() {
         let mut q = Query::new();
-        q.insert("filters".into(), r#"{"name":{"foo":true},"status":["exited"]}"#.into());
+        q.insert(
+            "filters".into(),
+            r#"{"name":{"foo":true},"status":["exited"]}"#.into(),
+        );
         let f = filters(&q).unwrap();
         assert_eq!(f["name"], vec!["foo"]);
         assert_eq!(f["status"], vec!["exited"]);

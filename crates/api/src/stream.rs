@@ -44,15 +44,24 @@ pub fn hijack(mut req: Request, session: Session) -> Response {
     if !wants_upgrade {
         let body = async_stream_body(session);
         let mut resp = Response::new(body);
-        resp.headers_mut().insert(header::CONTENT_TYPE, content_type(tty));
+        resp.headers_mut()
+            .insert(header::CONTENT_TYPE, content_type(tty));
         return resp;
     }
     let on_upgrade = hyper::upgrade::on(&mut req);
     tokio::spawn(async move {
-        let Ok(upgraded) = on_upgrade.await else { return };
-        let client = TokioIo::new(upgraded);
-        let Some(process) = session.stream.await else { return };
-        pump(client, process, session.stdin).await;
+        let Ok(upgraded) = on_upgrade.await else {
+            return;
+        };
+        let mut client = TokioIo::new(upgraded);
+        match session.stream.await {
+            Ok(process) => pump(client, process, session.stdin).await,
+            Err(msg) if !msg.is_empty() => {
+                let _ = client.write_all(&error_bytes(&msg, tty)).await;
+                let _ = client.shutdown().await;
+            }
+            Err(_) => {}
+        }
     });
     let mut resp = StatusCode::SWITCHING_PROTOCOLS.into_response();
     let h = resp.headers_mut();
@@ -98,12 +107,25 @@ where
     }
 }
 
+/// An error after the hijack: a line on stdout (moby writes `err + "\r\n"`).
+fn error_bytes(msg: &str, tty: bool) -> Bytes {
+    let line = format!("{msg}\r\n");
+    if tty {
+        Bytes::from(line)
+    } else {
+        frame(1, line.as_bytes())
+    }
+}
+
 fn async_stream_body(session: Session) -> Body {
-    let s = futures_util::stream::once(session.stream)
-        .filter_map(|p| async move { p })
-        .flat_map(|p| {
-            tokio_util::io::ReaderStream::new(p)
-        });
+    let tty = session.tty;
+    let s = futures_util::stream::once(session.stream).flat_map(move |p| match p {
+        Ok(p) => tokio_util::io::ReaderStream::new(p).left_stream(),
+        Err(msg) => {
+            let first = (!msg.is_empty()).then(|| Ok::<_, std::io::Error>(error_bytes(&msg, tty)));
+            futures_util::stream::iter(first).right_stream()
+        }
+    });
     Body::from_stream(s)
 }
 

@@ -1,8 +1,14 @@
 //! Wires the container service to the API's `ContainerBackend`.
 use std::sync::Arc;
 
-use berth_api::models::{ContainerCreateBody, ContainerCreateResponse, ContainerInspectResponse, ContainerSummary, ContainerWaitResponse};
-use berth_api::{ApiResult, AttachOptions, BoxFuture, BoxStream, ContainerBackend, ListOptions, LogChunk, LogsOptions, Session, WaitCondition};
+use berth_api::models::{
+    ContainerCreateBody, ContainerCreateResponse, ContainerInspectResponse, ContainerSummary,
+    ContainerWaitResponse,
+};
+use berth_api::{
+    ApiResult, AttachOptions, BoxFuture, BoxStream, ContainerBackend, ListOptions, LogChunk,
+    LogsOptions, Session, WaitCondition,
+};
 
 use crate::container::Containers;
 
@@ -11,7 +17,11 @@ pub struct ContainerApi(pub Arc<Containers>);
 
 #[async_trait::async_trait]
 impl ContainerBackend for ContainerApi {
-    async fn create(&self, name: Option<String>, body: ContainerCreateBody) -> ApiResult<ContainerCreateResponse> {
+    async fn create(
+        &self,
+        name: Option<String>,
+        body: ContainerCreateBody,
+    ) -> ApiResult<ContainerCreateResponse> {
         self.0.create_container(name, body).await
     }
     async fn list(&self, opts: ListOptions) -> ApiResult<Vec<ContainerSummary>> {
@@ -29,10 +39,19 @@ impl ContainerBackend for ContainerApi {
     async fn kill(&self, id: &str, signal: Option<String>) -> ApiResult<()> {
         self.0.kill_container(id, signal).await
     }
-    async fn restart(&self, id: &str, signal: Option<String>, timeout: Option<i64>) -> ApiResult<()> {
+    async fn restart(
+        &self,
+        id: &str,
+        signal: Option<String>,
+        timeout: Option<i64>,
+    ) -> ApiResult<()> {
         self.0.restart_container(id, signal, timeout).await
     }
-    async fn wait(&self, id: &str, condition: WaitCondition) -> ApiResult<BoxFuture<ContainerWaitResponse>> {
+    async fn wait(
+        &self,
+        id: &str,
+        condition: WaitCondition,
+    ) -> ApiResult<BoxFuture<ContainerWaitResponse>> {
         self.0.wait_container(id, condition).await
     }
     async fn remove(&self, id: &str, force: bool, _volumes: bool) -> ApiResult<()> {

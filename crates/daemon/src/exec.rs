@@ -21,16 +21,24 @@ struct ExecRecord {
 
 pub struct Execs {
     containers: Arc<Containers>,
-    map: Mutex<HashMap<String, ExecRecord>>,
+    map: Arc<Mutex<HashMap<String, ExecRecord>>>,
 }
 
 impl Execs {
     pub fn new(containers: Arc<Containers>) -> Arc<Self> {
-        Arc::new(Self { containers, map: Mutex::new(HashMap::new()) })
+        Arc::new(Self {
+            containers,
+            map: Arc::new(Mutex::new(HashMap::new())),
+        })
     }
 
     fn get(&self, id: &str) -> Result<ExecRecord, ApiError> {
-        self.map.lock().expect("exec lock").get(id).cloned().ok_or_else(|| ApiError::not_found(format!("No such exec instance: {id}")))
+        self.map
+            .lock()
+            .expect("exec lock")
+            .get(id)
+            .cloned()
+            .ok_or_else(|| ApiError::not_found(format!("No such exec instance: {id}")))
     }
 
     /// Refreshes a started exec's state from the shim.
@@ -60,62 +68,59 @@ impl Execs {
     }
 }
 
-#[async_trait::async_trait]
-impl ExecBackend for Execs {
-    async fn create(&self, container: &str, config: ExecConfig) -> Result<String, ApiError> {
-        let c = self.containers.get(container)?;
-        let rec = c.snapshot();
-        if !rec.state.status.is_running() {
-            return Err(ApiError::conflict(format!("container {} is not running", rec.id)));
-        }
-        if rec.state.status == crate::container::Status::Paused {
-            return Err(ApiError::conflict(format!("container {} is paused, unpause the container before exec", rec.id)));
-        }
-        if config.cmd.as_ref().is_none_or(|c| c.is_empty()) {
-            return Err(ApiError::invalid("No exec command specified"));
-        }
-        let bytes: [u8; 32] = rand::random();
-        let id = crate::container::hex_id(&bytes);
-        let mut map = self.map.lock().expect("exec lock");
-        // Forget execs of containers that are gone (Docker drops them with the container).
-        map.retain(|_, e| self.containers.get(&e.container_id).is_ok());
-        map.insert(
-            id.clone(),
-            ExecRecord { id: id.clone(), container_id: rec.id, config, running: false, started: false, pid: 0, exit_code: None },
-        );
-        Ok(id)
-    }
-
-    async fn start(&self, exec_id: &str, detach: bool, console_size: Option<(u16, u16)>) -> Result<Option<Session>, ApiError> {
-        let rec = self.get(exec_id)?;
-        if rec.started {
-            return Err(ApiError::conflict(format!("Error: Exec command {exec_id} has already run")));
-        }
+impl Execs {
+    /// The process an exec runs: the container's environment, user and working directory
+    /// under the exec's overrides.
+    fn exec_process(
+        &self,
+        rec: &ExecRecord,
+        detach: bool,
+        console_size: Option<(u16, u16)>,
+    ) -> Result<(String, ExecProcess), ApiError> {
         let c = self.containers.get(&rec.container_id)?;
         let crec = c.snapshot();
         if !crec.state.status.is_running() {
-            return Err(ApiError::conflict(format!("container {} is not running", crec.id)));
+            return Err(ApiError::conflict(format!(
+                "container {} is not running",
+                crec.id
+            )));
         }
         let cfg = &rec.config;
         let rootfs = self.containers.paths.bundle(&crec.id).join("rootfs");
-        let user_spec = cfg.user.clone().filter(|u| !u.is_empty()).or(crec.config.user.clone()).unwrap_or_default();
-        let user = crate::user::resolve(&rootfs, &user_spec, crec.host_config.group_add.as_deref().unwrap_or(&[]))
-            .map_err(|e| ApiError::invalid(e.to_string()))?;
+        let user_spec = cfg
+            .user
+            .clone()
+            .filter(|u| !u.is_empty())
+            .or(crec.config.user.clone())
+            .unwrap_or_default();
+        let user = crate::user::resolve(
+            &rootfs,
+            &user_spec,
+            crec.host_config.group_add.as_deref().unwrap_or(&[]),
+        )
+        .map_err(|e| ApiError::invalid(e.to_string()))?;
         let tty = cfg.tty.unwrap_or(false);
-        let mut env = crate::container::merge_env(crec.config.env.as_deref().unwrap_or(&[]), cfg.env.as_deref().unwrap_or(&[]));
-        let has = |env: &[String], k: &str| env.iter().any(|e| e.split_once('=').map(|(a, _)| a) == Some(k));
-        if !has(&env, "HOSTNAME") {
-            env.push(format!("HOSTNAME={}", crec.config.hostname.clone().unwrap_or_default()));
-        }
-        if tty && !has(&env, "TERM") {
-            env.push("TERM=xterm".into());
-        }
-        if !has(&env, "HOME") {
-            env.push(format!("HOME={}", user.home));
-        }
-        let cwd = cfg.working_dir.clone().filter(|w| !w.is_empty()).or(crec.config.working_dir.clone()).filter(|w| !w.is_empty()).unwrap_or_else(|| "/".into());
+        let env = crate::container::process_env(
+            crec.config.env.as_deref().unwrap_or(&[]),
+            cfg.env.as_deref().unwrap_or(&[]),
+            crec.config.hostname.as_deref().unwrap_or(""),
+            tty,
+            &user.home,
+        );
+        let cwd = cfg
+            .working_dir
+            .clone()
+            .filter(|w| !w.is_empty())
+            .or(crec.config.working_dir.clone())
+            .filter(|w| !w.is_empty())
+            .unwrap_or_else(|| "/".into());
         let stdin = cfg.attach_stdin.unwrap_or(false) && !detach;
-        let console = console_size.or_else(|| cfg.console_size.as_ref().filter(|v| v.len() == 2).map(|v| (v[0] as u16, v[1] as u16)));
+        let console = console_size.or_else(|| {
+            cfg.console_size
+                .as_ref()
+                .filter(|v| v.len() == 2)
+                .map(|v| (v[0] as u16, v[1] as u16))
+        });
         let process = ExecProcess {
             args: cfg.cmd.clone().unwrap_or_default(),
             env,
@@ -127,26 +132,146 @@ impl ExecBackend for Execs {
             stdin,
             console_size: console,
         };
-        let shim = self.containers.shim(&crec.id);
-        let (pid, stream) = shim.exec(exec_id, process).await.map_err(|e| {
-            let msg = e.to_string();
-            if msg.contains("executable file not found") || msg.contains("no such file or directory") || msg.contains("permission denied") {
-                ApiError::invalid(format!("OCI runtime exec failed: {msg}"))
-            } else {
-                ApiError::internal(format!("OCI runtime exec failed: {msg}"))
+        Ok((crec.id.clone(), process))
+    }
+}
+
+#[async_trait::async_trait]
+impl ExecBackend for Execs {
+    async fn create(&self, container: &str, config: ExecConfig) -> Result<String, ApiError> {
+        let c = self.containers.get(container)?;
+        let rec = c.snapshot();
+        if !rec.state.status.is_running() {
+            return Err(ApiError::conflict(format!(
+                "container {} is not running",
+                rec.id
+            )));
+        }
+        if rec.state.status == crate::container::Status::Paused {
+            return Err(ApiError::conflict(format!(
+                "container {} is paused, unpause the container before exec",
+                rec.id
+            )));
+        }
+        if config.cmd.as_ref().is_none_or(|c| c.is_empty()) {
+            return Err(ApiError::invalid("No exec command specified"));
+        }
+        let bytes: [u8; 32] = rand::random();
+        let id = crate::container::hex_id(&bytes);
+        let mut map = self.map.lock().expect("exec lock");
+        // Forget execs of containers that are gone (Docker drops them with the container).
+        map.retain(|_, e| self.containers.get(&e.container_id).is_ok());
+        map.insert(
+            id.clone(),
+            ExecRecord {
+                id: id.clone(),
+                container_id: rec.id,
+                config,
+                running: false,
+                started: false,
+                pid: 0,
+                exit_code: None,
+            },
+        );
+        Ok(id)
+    }
+
+    async fn start(
+        &self,
+        exec_id: &str,
+        detach: bool,
+        console_size: Option<(u16, u16)>,
+    ) -> Result<Option<Session>, ApiError> {
+        let rec = {
+            let mut m = self.map.lock().expect("exec lock");
+            let r = m
+                .get_mut(exec_id)
+                .ok_or_else(|| ApiError::not_found(format!("No such exec instance: {exec_id}")))?;
+            if r.started {
+                return Err(ApiError::conflict(format!(
+                    "Error: Exec command {exec_id} has already run"
+                )));
             }
-        })?;
-        if let Some(r) = self.map.lock().expect("exec lock").get_mut(exec_id) {
             r.started = true;
-            r.running = true;
-            r.pid = pid;
-        }
+            r.clone()
+        };
+        let tty = rec.config.tty.unwrap_or(false);
+        let (container_id, process) = match self.exec_process(&rec, detach, console_size) {
+            Ok(p) => p,
+            Err(e) => {
+                // Docker reports these on the hijacked stream too, with exit code 126.
+                if let Some(r) = self.map.lock().expect("exec lock").get_mut(exec_id) {
+                    r.exit_code = Some(126);
+                }
+                if detach {
+                    return Err(e);
+                }
+                let msg = e.message;
+                return Ok(Some(Session {
+                    tty,
+                    stdin: false,
+                    stream: Box::pin(async move { Err(msg) }),
+                }));
+            }
+        };
+        let stdin = process.stdin;
+        let shim = self.containers.shim(&container_id);
+        let map = self.map.clone();
+        let exec_id = exec_id.to_owned();
+        let run = async move {
+            let res = shim.exec(&exec_id, process).await;
+            let mut m = map.lock().expect("exec lock");
+            let r = m.get_mut(&exec_id);
+            match res {
+                Ok((pid, stream)) => {
+                    if let Some(r) = r {
+                        r.running = true;
+                        r.pid = pid;
+                    }
+                    Ok(stream)
+                }
+                Err(e) => {
+                    // As Docker: 127 when the command is not there, 126 when it cannot run.
+                    let msg = format!("OCI runtime exec failed: {e}");
+                    if let Some(r) = r {
+                        r.exit_code = Some(
+                            if msg.contains("executable file not found")
+                                || msg.contains("no such file or directory")
+                            {
+                                127
+                            } else {
+                                126
+                            },
+                        );
+                    }
+                    Err(msg)
+                }
+            }
+        };
         if detach {
-            drop(stream);
-            return Ok(None);
+            return match run.await {
+                Ok(stream) => {
+                    drop(stream);
+                    Ok(None)
+                }
+                Err(msg)
+                    if msg.contains("executable file not found")
+                        || msg.contains("no such file or directory")
+                        || msg.contains("permission denied") =>
+                {
+                    Err(ApiError::invalid(msg))
+                }
+                Err(msg) => Err(ApiError::internal(msg)),
+            };
         }
-        let boxed: Box<dyn ProcessStream> = Box::new(stream);
-        Ok(Some(Session { tty, stdin, stream: Box::pin(async move { Some(boxed) }) }))
+        // The process starts once the client holds the hijacked stream; failures are told there.
+        Ok(Some(Session {
+            tty,
+            stdin,
+            stream: Box::pin(
+                async move { run.await.map(|s| Box::new(s) as Box<dyn ProcessStream>) },
+            ),
+        }))
     }
 
     async fn inspect(&self, exec_id: &str) -> Result<ExecInspectResponse, ApiError> {
@@ -176,6 +301,10 @@ impl ExecBackend for Execs {
 
     async fn resize(&self, exec_id: &str, height: u16, width: u16) -> Result<(), ApiError> {
         let rec = self.get(exec_id)?;
-        self.containers.shim(&rec.container_id).resize(Some(exec_id), height, width).await.map_err(|e| ApiError::from_chain(&e))
+        self.containers
+            .shim(&rec.container_id)
+            .resize(Some(exec_id), height, width)
+            .await
+            .map_err(|e| ApiError::from_chain(&e))
     }
 }

@@ -9,7 +9,9 @@ pub fn write_atomic(path: &Path, data: &[u8], durable: bool) -> std::io::Result<
     let dir = path.parent().unwrap_or(Path::new("."));
     let tmp = dir.join(format!(
         ".{}.tmp",
-        path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
     ));
     {
         let mut f = std::fs::File::create(&tmp)?;

@@ -3,7 +3,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use berth_api::models::{
-    DriverData, ImageConfig, HistoryResponseItem, ImageDeleteResponseItem, ImageInspect,
+    DriverData, HistoryResponseItem, ImageConfig, ImageDeleteResponseItem, ImageInspect,
     ImageInspectRootFs, ImageSummary,
 };
 use berth_api::{ApiError, BoxStream, ErrorKind, Filters, ImageBackend, ImportOptions};
@@ -23,14 +23,22 @@ impl Images {
         Arc::new(Self { store, containers })
     }
 
-    async fn blocking<T: Send + 'static>(&self, f: impl FnOnce(&Store) -> Result<T, berth_store::StoreError> + Send + 'static) -> Result<T, ApiError> {
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Store) -> Result<T, berth_store::StoreError> + Send + 'static,
+    ) -> Result<T, ApiError> {
         let store = self.store.clone();
-        tokio::task::spawn_blocking(move || f(&store)).await.map_err(|e| ApiError::internal(e.to_string()))?.map_err(store_err)
+        tokio::task::spawn_blocking(move || f(&store))
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))?
+            .map_err(store_err)
     }
 }
 
 fn unix(ts: &str) -> i64 {
-    chrono::DateTime::parse_from_rfc3339(ts).map(|t| t.timestamp()).unwrap_or(0)
+    chrono::DateTime::parse_from_rfc3339(ts)
+        .map(|t| t.timestamp())
+        .unwrap_or(0)
 }
 
 fn container_config(img: &Image) -> ImageConfig {
@@ -41,9 +49,24 @@ fn container_config(img: &Image) -> ImageConfig {
         cmd: c.cmd.clone(),
         entrypoint: c.entrypoint.clone(),
         working_dir: Some(c.working_dir.clone().unwrap_or_default()),
-        labels: Some(c.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
-        exposed_ports: (!c.exposed_ports.is_empty()).then(|| c.exposed_ports.keys().map(|k| (k.clone(), HashMap::new())).collect()),
-        volumes: (!c.volumes.is_empty()).then(|| c.volumes.keys().map(|k| (k.clone(), HashMap::new())).collect()),
+        labels: Some(
+            c.labels
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ),
+        exposed_ports: (!c.exposed_ports.is_empty()).then(|| {
+            c.exposed_ports
+                .keys()
+                .map(|k| (k.clone(), HashMap::new()))
+                .collect()
+        }),
+        volumes: (!c.volumes.is_empty()).then(|| {
+            c.volumes
+                .keys()
+                .map(|k| (k.clone(), HashMap::new()))
+                .collect()
+        }),
         stop_signal: c.stop_signal.clone(),
         on_build: Some(c.on_build.clone()),
         shell: c.shell.clone(),
@@ -71,18 +94,28 @@ impl ImageBackend for Images {
                     images.retain(|i| i.repo_tags.is_empty() == want);
                 }
                 "label" => images.retain(|i| vals.iter().all(|v| label_match(i, v))),
-                "reference" => images.retain(|i| {
-                    i.repo_tags.iter().any(|t| {
-                        vals.iter().any(|v| {
-                            let name = t.rsplit_once(':').map(|(n, _)| n).unwrap_or(t);
-                            t == v || name == v || glob_match(v, t) || glob_match(v, name)
-                        })
-                    })
-                }),
+                "reference" => {
+                    // Docker keeps only the matching names of each image, and drops images
+                    // left with none.
+                    let keep = |r: &String| vals.iter().any(|v| familiar_match(v, r));
+                    for i in images.iter_mut() {
+                        i.repo_tags.retain(keep);
+                        i.repo_digests.retain(keep);
+                    }
+                    images.retain(|i| !i.repo_tags.is_empty() || !i.repo_digests.is_empty());
+                }
                 "before" | "since" => {
-                    let refimg = self.get_one(vals.first().map(String::as_str).unwrap_or("")).await?;
+                    let refimg = self
+                        .get_one(vals.first().map(String::as_str).unwrap_or(""))
+                        .await?;
                     let t = unix(&refimg.created);
-                    images.retain(|i| if k == "before" { unix(&i.created) < t } else { unix(&i.created) > t });
+                    images.retain(|i| {
+                        if k == "before" {
+                            unix(&i.created) < t
+                        } else {
+                            unix(&i.created) > t
+                        }
+                    });
                 }
                 other => return Err(ApiError::invalid(format!("invalid filter '{other}'"))),
             }
@@ -98,7 +131,13 @@ impl ImageBackend for Images {
                 created: unix(&i.created),
                 size: i.size as i64,
                 shared_size: -1,
-                labels: i.config.config.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                labels: i
+                    .config
+                    .config
+                    .labels
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
                 containers: -1,
                 ..Default::default()
             })
@@ -108,15 +147,29 @@ impl ImageBackend for Images {
     async fn inspect(&self, name: &str) -> Result<ImageInspect, ApiError> {
         let img = self.get_one(name).await?;
         let id = img.id.clone();
-        let layers = self.blocking(move |s| s.layer_dirs(&id)).await.unwrap_or_default();
+        let layers = self
+            .blocking(move |s| s.layer_dirs(&id))
+            .await
+            .unwrap_or_default();
         let mut gd = HashMap::new();
         if let Some((top, rest)) = layers.split_first() {
             gd.insert("UpperDir".to_owned(), top.display().to_string());
             if !rest.is_empty() {
-                gd.insert("LowerDir".to_owned(), rest.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(":"));
+                gd.insert(
+                    "LowerDir".to_owned(),
+                    rest.iter()
+                        .map(|p| p.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(":"),
+                );
             }
         }
-        let comment = img.config.history.last().and_then(|h| h.comment.clone()).unwrap_or_default();
+        let comment = img
+            .config
+            .history
+            .last()
+            .and_then(|h| h.comment.clone())
+            .unwrap_or_default();
         Ok(ImageInspect {
             id: Some(img.id.clone()),
             repo_tags: Some(img.repo_tags.clone()),
@@ -130,28 +183,45 @@ impl ImageBackend for Images {
             architecture: Some(img.config.architecture.clone()),
             os: Some(img.config.os.clone()),
             size: Some(img.size as i64),
-            graph_driver: Some(DriverData { name: "overlayfs".into(), data: gd }),
-            root_fs: Some(ImageInspectRootFs { typ: img.config.rootfs.kind.clone(), layers: Some(img.config.rootfs.diff_ids.clone()) }),
+            graph_driver: Some(DriverData {
+                name: "overlayfs".into(),
+                data: gd,
+            }),
+            root_fs: Some(ImageInspectRootFs {
+                typ: img.config.rootfs.kind.clone(),
+                layers: Some(img.config.rootfs.diff_ids.clone()),
+            }),
             ..Default::default()
         })
     }
 
-    async fn import(&self, body: BoxStream<std::io::Result<Bytes>>, opts: ImportOptions) -> Result<String, ApiError> {
+    async fn import(
+        &self,
+        body: BoxStream<std::io::Result<Bytes>>,
+        opts: ImportOptions,
+    ) -> Result<String, ApiError> {
         let reference = match (&opts.repo, &opts.tag) {
             (Some(r), Some(t)) => Some(format!("{r}:{t}")),
             (Some(r), None) => Some(r.clone()),
             _ => None,
         };
         if let Some(r) = &reference {
-            berth_oci::reference::Reference::parse(r).map_err(|e| ApiError::invalid(e.to_string()))?;
+            berth_oci::reference::Reference::parse(r)
+                .map_err(|e| ApiError::invalid(e.to_string()))?;
         }
         if let Some(p) = opts.platform.as_deref().filter(|p| !p.is_empty()) {
             if p != "linux" && p != "linux/amd64" && p != "amd64" {
                 return Err(ApiError::invalid(format!("image operating system / platform \"{p}\" is not supported: berth runs linux/amd64")));
             }
         }
-        let store_opts = berth_store::ImportOptions { reference, changes: opts.changes, message: opts.message, platform: opts.platform };
-        let reader = tokio_util::io::StreamReader::new(body.map(|r| r.map_err(std::io::Error::other)));
+        let store_opts = berth_store::ImportOptions {
+            reference,
+            changes: opts.changes,
+            message: opts.message,
+            platform: opts.platform,
+        };
+        let reader =
+            tokio_util::io::StreamReader::new(body.map(|r| r.map_err(std::io::Error::other)));
         let store = self.store.clone();
         let img = tokio::task::spawn_blocking(move || {
             let mut sync = tokio_util::io::SyncIoBridge::new(reader);
@@ -163,12 +233,17 @@ impl ImageBackend for Images {
         Ok(img.id)
     }
 
-    async fn pull(&self, image: &str, tag: Option<&str>) -> Result<BoxStream<serde_json::Value>, ApiError> {
+    async fn pull(
+        &self,
+        image: &str,
+        tag: Option<&str>,
+    ) -> Result<BoxStream<serde_json::Value>, ApiError> {
         let name = match tag {
             Some(t) => format!("{image}:{t}"),
             None => image.to_owned(),
         };
-        let r = berth_oci::reference::Reference::parse_with_default_tag(&name).map_err(|e| ApiError::invalid(e.to_string()))?;
+        let r = berth_oci::reference::Reference::parse_with_default_tag(&name)
+            .map_err(|e| ApiError::invalid(e.to_string()))?;
         Err(ApiError::new(
             ErrorKind::NotImplemented,
             format!("pull access for {} is not available: berth cannot pull from registries yet (import a rootfs with `docker import`)", r.familiar()),
@@ -180,9 +255,12 @@ impl ImageBackend for Images {
             Some(t) => format!("{repo}:{t}"),
             None => repo.to_owned(),
         };
-        let reference = berth_oci::reference::Reference::parse(&target).map_err(|e| ApiError::invalid(e.to_string()))?;
+        let reference = berth_oci::reference::Reference::parse(&target)
+            .map_err(|e| ApiError::invalid(e.to_string()))?;
         if reference.digest().is_some() {
-            return Err(ApiError::invalid("refusing to create a tag with a digest reference"));
+            return Err(ApiError::invalid(
+                "refusing to create a tag with a digest reference",
+            ));
         }
         let name = name.to_owned();
         self.blocking(move |s| {
@@ -192,15 +270,28 @@ impl ImageBackend for Images {
         .await
     }
 
-    async fn remove(&self, name: &str, force: bool, _noprune: bool) -> Result<Vec<ImageDeleteResponseItem>, ApiError> {
+    async fn remove(
+        &self,
+        name: &str,
+        force: bool,
+        _noprune: bool,
+    ) -> Result<Vec<ImageDeleteResponseItem>, ApiError> {
         let containers = self.containers.clone();
         let name = name.to_owned();
-        let out = self.blocking(move |s| s.remove_image(&name, force, &|id| containers.image_in_use(id))).await?;
+        let out = self
+            .blocking(move |s| s.remove_image_with(&name, force, &|id| containers.image_user(id)))
+            .await?;
         Ok(out
             .into_iter()
             .map(|d| match d {
-                ImageDelete::Untagged(t) => ImageDeleteResponseItem { untagged: Some(t), deleted: None },
-                ImageDelete::Deleted(id) => ImageDeleteResponseItem { untagged: None, deleted: Some(id) },
+                ImageDelete::Untagged(t) => ImageDeleteResponseItem {
+                    untagged: Some(t),
+                    deleted: None,
+                },
+                ImageDelete::Deleted(id) => ImageDeleteResponseItem {
+                    untagged: None,
+                    deleted: Some(id),
+                },
             })
             .collect())
     }
@@ -210,7 +301,14 @@ impl ImageBackend for Images {
         let items = self.blocking(move |s| s.history(&name)).await?;
         Ok(items
             .into_iter()
-            .map(|h| HistoryResponseItem { id: h.id, created: h.created, created_by: h.created_by, tags: h.tags, size: h.size as i64, comment: h.comment })
+            .map(|h| HistoryResponseItem {
+                id: h.id,
+                created: h.created,
+                created_by: h.created_by,
+                tags: h.tags,
+                size: h.size as i64,
+                comment: h.comment,
+            })
             .collect())
     }
 }
@@ -226,26 +324,36 @@ impl Images {
     }
 }
 
-/// Shell-style `*` matching for the `reference` filter.
-fn glob_match(pat: &str, s: &str) -> bool {
-    if !pat.contains('*') {
-        return pat == s;
+/// Docker's `reference.FamiliarMatch`: the pattern against `name:tag`, then against the
+/// bare name (without tag or digest).
+fn familiar_match(pattern: &str, reference: &str) -> bool {
+    if path_match(pattern, reference) {
+        return true;
     }
-    let parts: Vec<&str> = pat.split('*').collect();
-    let mut rest = s;
-    for (i, p) in parts.iter().enumerate() {
-        if i == 0 {
-            let Some(r) = rest.strip_prefix(p) else { return false };
-            rest = r;
-        } else if i == parts.len() - 1 {
-            return rest.ends_with(p);
-        } else if let Some(pos) = rest.find(p) {
-            rest = &rest[pos + p.len()..];
-        } else {
-            return false;
+    let name = match reference.split_once('@') {
+        Some((n, _)) => n,
+        None => match reference.rsplit_once(':') {
+            Some((n, t)) if !t.contains('/') => n,
+            _ => reference,
+        },
+    };
+    path_match(pattern, name)
+}
+
+/// Go's `path.Match` for `*` and `?`: neither crosses a `/`.
+fn path_match(pat: &str, s: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pat.chars().collect(), s.chars().collect());
+    fn go(p: &[char], t: &[char]) -> bool {
+        match p.first() {
+            None => t.is_empty(),
+            Some('*') => (0..=t.len())
+                .take_while(|&i| i == 0 || t[i - 1] != '/')
+                .any(|i| go(&p[1..], &t[i..])),
+            Some('?') => t.first().is_some_and(|&c| c != '/') && go(&p[1..], &t[1..]),
+            Some(&c) => t.first() == Some(&c) && go(&p[1..], &t[1..]),
         }
     }
-    true
+    go(&p, &t)
 }
 
 #[cfg(test)]
@@ -253,9 +361,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn globs() {
-        assert!(glob_match("busy*", "busybox"));
-        assert!(glob_match("*box", "busybox"));
-        assert!(!glob_match("bus*x", "busyboy"));
+    fn reference_patterns() {
+        assert!(familiar_match("busy*", "busybox:latest"));
+        assert!(familiar_match("*box", "busybox:latest"));
+        assert!(!familiar_match("bus*x", "busyboy:latest"));
+        assert!(familiar_match("myrepo/bb", "myrepo/bb:v1"));
+        assert!(!familiar_match("myrepo/bb", "busybox:latest"));
+        assert!(!familiar_match("*", "myrepo/bb:v1"));
+        assert!(familiar_match("*/*", "myrepo/bb:v1"));
+        assert!(familiar_match("localhost:5000/bb", "localhost:5000/bb:v1"));
     }
 }

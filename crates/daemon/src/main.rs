@@ -21,10 +21,18 @@ use clap::Parser;
 use crate::paths::Paths;
 
 #[derive(Parser, Debug)]
-#[command(name = "berthd", version, about = "berth daemon: serves the Docker Engine API")]
+#[command(
+    name = "berthd",
+    version,
+    about = "berth daemon: serves the Docker Engine API"
+)]
 struct Args {
     /// Daemon socket to listen on (unix://PATH).
-    #[arg(short = 'H', long = "host", default_value = "unix:///run/berth/berth.sock")]
+    #[arg(
+        short = 'H',
+        long = "host",
+        default_value = "unix:///run/berth/berth.sock"
+    )]
     host: Vec<String>,
     /// Root of persistent state.
     #[arg(long, default_value = "/var/lib/berth")]
@@ -56,7 +64,10 @@ fn write_pidfile(path: &Path) -> Result<()> {
             if pid != std::process::id() as i32 && Path::new(&format!("/proc/{pid}")).exists() {
                 let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
                 if exe.file_name().is_some_and(|n| n == "berthd") {
-                    bail!("pid file found, ensure berthd is not running or delete {}", path.display());
+                    bail!(
+                        "pid file found, ensure berthd is not running or delete {}",
+                        path.display()
+                    );
                 }
             }
         }
@@ -64,7 +75,8 @@ fn write_pidfile(path: &Path) -> Result<()> {
     if let Some(d) = path.parent() {
         std::fs::create_dir_all(d)?;
     }
-    std::fs::write(path, format!("{}", std::process::id())).with_context(|| format!("writing {}", path.display()))
+    std::fs::write(path, format!("{}", std::process::id()))
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 fn main() -> Result<()> {
@@ -74,10 +86,15 @@ fn main() -> Result<()> {
         l => l,
     };
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_new(level).context("invalid --log-level")?)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(level).context("invalid --log-level")?,
+        )
         .with_writer(std::io::stderr)
         .init();
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
     rt.block_on(run(args))
 }
 
@@ -88,24 +105,41 @@ async fn run(args: Args) -> Result<()> {
     let sock = socket_path(&args.host[0])?;
     let shim_bin = match args.shim {
         Some(p) => p,
-        None => std::env::current_exe()?.parent().context("berthd has no directory")?.join("berth-shim"),
+        None => std::env::current_exe()?
+            .parent()
+            .context("berthd has no directory")?
+            .join("berth-shim"),
     };
     if !shim_bin.exists() {
         bail!("berth-shim not found at {}", shim_bin.display());
     }
-    for d in [args.data_root.join("containers"), args.exec_root.join("c"), args.exec_root.join("runtime")] {
+    for d in [
+        args.data_root.join("containers"),
+        args.exec_root.join("c"),
+        args.exec_root.join("runtime"),
+    ] {
         std::fs::create_dir_all(&d).with_context(|| format!("creating {}", d.display()))?;
     }
     std::fs::set_permissions(&args.data_root, std::fs::Permissions::from_mode(0o710))?;
     write_pidfile(&args.pidfile)?;
-    let paths = Arc::new(Paths { data_root: args.data_root.clone(), exec_root: args.exec_root.clone(), shim_bin });
-    let store = Arc::new(berth_store::Store::open(&args.data_root).context("opening the image store")?);
+    let paths = Arc::new(Paths {
+        data_root: args.data_root.clone(),
+        exec_root: args.exec_root.clone(),
+        shim_bin,
+    });
+    let store =
+        Arc::new(berth_store::Store::open(&args.data_root).context("opening the image store")?);
     let containers = container::Containers::new(paths.clone(), store.clone());
     restore::restore(&containers).await;
     let images = images::Images::new(store.clone(), containers.clone());
     let daemon_id = daemon_id(&args.data_root)?;
     let backends = berth_api::Backends {
-        system: Arc::new(system::System { paths: paths.clone(), containers: containers.clone(), images: images.clone(), daemon_id }),
+        system: Arc::new(system::System {
+            paths: paths.clone(),
+            containers: containers.clone(),
+            images: images.clone(),
+            daemon_id,
+        }),
         containers: Arc::new(backend::ContainerApi(containers.clone())),
         exec: exec::Execs::new(containers.clone()),
         images,
@@ -115,16 +149,21 @@ async fn run(args: Args) -> Result<()> {
         std::fs::create_dir_all(d)?;
     }
     match std::fs::remove_file(&sock) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e).context("removing stale socket"),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(e).context("removing stale socket")
+        }
         _ => {}
     }
-    let listener = tokio::net::UnixListener::bind(&sock).with_context(|| format!("listening on {}", sock.display()))?;
+    let listener = tokio::net::UnixListener::bind(&sock)
+        .with_context(|| format!("listening on {}", sock.display()))?;
     std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o660))?;
     tracing::info!(socket = %sock.display(), data_root = %args.data_root.display(), "API listen");
 
     let shutdown = async {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("signal handler");
-        let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).expect("signal handler");
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("signal handler");
+        let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+            .expect("signal handler");
         tokio::select! {
             _ = term.recv() => {}
             _ = int.recv() => {}
@@ -151,7 +190,14 @@ fn daemon_id(root: &Path) -> Result<String> {
     }
     let b: [u8; 16] = rand::random();
     let id = container::hex_id(&b);
-    let id = format!("{}-{}-{}-{}-{}", &id[..8], &id[8..12], &id[12..16], &id[16..20], &id[20..]);
+    let id = format!(
+        "{}-{}-{}-{}-{}",
+        &id[..8],
+        &id[8..12],
+        &id[12..16],
+        &id[16..20],
+        &id[20..]
+    );
     fsutil::write_atomic(&p, id.as_bytes(), true)?;
     Ok(id)
 }

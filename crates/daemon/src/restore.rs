@@ -9,6 +9,15 @@ use crate::container::{now_rfc3339, Containers, Status};
 
 pub async fn restore(containers: &Arc<Containers>) {
     let loaded = containers.load_all();
+    // Layer holds of containers that no longer exist (removal cut short by a crash).
+    let known: std::collections::HashSet<String> = loaded.iter().map(|c| c.id.clone()).collect();
+    for holder in containers.store.holders() {
+        if !known.contains(&holder) {
+            if let Err(e) = containers.store.release(&holder) {
+                tracing::warn!(%holder, error = %e, "releasing a stale layer hold");
+            }
+        }
+    }
     let mut live = 0;
     for c in loaded {
         let rec = c.snapshot();
@@ -30,13 +39,21 @@ pub async fn restore(containers: &Arc<Containers>) {
                 containers.spawn_monitor(c.clone());
             }
             Ok(st) => {
-                let status = st.exit.unwrap_or(ExitStatus { code: 255, exited_at: now_rfc3339(), oom_killed: false });
+                let status = st.exit.unwrap_or(ExitStatus {
+                    code: 255,
+                    exited_at: now_rfc3339(),
+                    oom_killed: false,
+                });
                 containers.handle_exit(&c, status).await;
             }
             Err(_) => {
                 let status = read_exit_file(&bundle).unwrap_or_else(|| {
                     tracing::warn!(id = %c.id, "shim gone without an exit status");
-                    ExitStatus { code: 255, exited_at: now_rfc3339(), oom_killed: false }
+                    ExitStatus {
+                        code: 255,
+                        exited_at: now_rfc3339(),
+                        oom_killed: false,
+                    }
                 });
                 containers.handle_exit(&c, status).await;
             }

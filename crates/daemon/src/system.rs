@@ -2,7 +2,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use berth_api::models::{SystemInfo, SystemVersion, SystemVersionComponents, SystemVersionPlatform};
+use berth_api::models::{
+    SystemInfo, SystemVersion, SystemVersionComponents, SystemVersionPlatform,
+};
 use berth_api::version::{API_VERSION, MIN_API_VERSION, SERVER_VERSION};
 use berth_api::{ApiError, SystemBackend};
 
@@ -18,20 +20,32 @@ pub struct System {
 }
 
 fn kernel_version() -> String {
-    nix::sys::utsname::uname().map(|u| u.release().to_string_lossy().into_owned()).unwrap_or_default()
+    nix::sys::utsname::uname()
+        .map(|u| u.release().to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 fn os_name() -> String {
     std::fs::read_to_string("/etc/os-release")
         .ok()
-        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("PRETTY_NAME=").map(|v| v.trim_matches('"').to_owned())))
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("PRETTY_NAME=")
+                    .map(|v| v.trim_matches('"').to_owned())
+            })
+        })
         .unwrap_or_else(|| "Linux".into())
 }
 
 fn mem_total() -> i64 {
     std::fs::read_to_string("/proc/meminfo")
         .ok()
-        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("MemTotal:").and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<i64>().ok())))
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("MemTotal:")
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<i64>().ok())
+            })
+        })
         .map(|kb| kb * 1024)
         .unwrap_or(0)
 }
@@ -48,7 +62,8 @@ fn cgroup_version() -> &'static str {
 impl SystemBackend for System {
     async fn info(&self) -> Result<SystemInfo, ApiError> {
         let all = self.containers.all();
-        let count = |f: &dyn Fn(Status) -> bool| all.iter().filter(|c| f(c.status())).count() as i64;
+        let count =
+            |f: &dyn Fn(Status) -> bool| all.iter().filter(|c| f(c.status())).count() as i64;
         Ok(SystemInfo {
             id: Some(self.daemon_id.clone()),
             containers: Some(all.len() as i64),
@@ -60,35 +75,59 @@ impl SystemBackend for System {
             driver_status: Some(vec![vec!["Backing Filesystem".into(), "extfs".into()]]),
             docker_root_dir: Some(self.paths.data_root.display().to_string()),
             memory_limit: Some(true),
-            swap_limit: Some(std::path::Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists()),
+            swap_limit: Some(
+                std::path::Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists(),
+            ),
             cpu_cfs_period: Some(true),
             cpu_cfs_quota: Some(true),
             cpu_shares: Some(true),
             cpu_set: Some(true),
             pids_limit: Some(true),
             oom_kill_disable: Some(cgroup_version() == "1"),
-            ipv4_forwarding: Some(std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").map(|s| s.trim() == "1").unwrap_or(false)),
+            ipv4_forwarding: Some(
+                std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward")
+                    .map(|s| s.trim() == "1")
+                    .unwrap_or(false),
+            ),
             debug: Some(false),
-            nfd: Some(std::fs::read_dir("/proc/self/fd").map(|d| d.count() as i64).unwrap_or(0)),
+            nfd: Some(
+                std::fs::read_dir("/proc/self/fd")
+                    .map(|d| d.count() as i64)
+                    .unwrap_or(0),
+            ),
             n_goroutines: Some(0),
             system_time: Some(crate::container::now_rfc3339()),
             logging_driver: Some("json-file".into()),
             cgroup_driver: Some(berth_api::models::SystemInfoCgroupDriverEnum::CGROUPFS),
-            cgroup_version: Some(if cgroup_version() == "2" { berth_api::models::SystemInfoCgroupVersionEnum::_2 } else { berth_api::models::SystemInfoCgroupVersionEnum::_1 }),
+            cgroup_version: Some(if cgroup_version() == "2" {
+                berth_api::models::SystemInfoCgroupVersionEnum::_2
+            } else {
+                berth_api::models::SystemInfoCgroupVersionEnum::_1
+            }),
             n_events_listener: Some(0),
             kernel_version: Some(kernel_version()),
             operating_system: Some(os_name()),
             os_version: Some(String::new()),
             os_type: Some("linux".into()),
             architecture: Some("x86_64".into()),
-            ncpu: Some(std::thread::available_parallelism().map(|n| n.get() as i64).unwrap_or(1)),
+            ncpu: Some(
+                std::thread::available_parallelism()
+                    .map(|n| n.get() as i64)
+                    .unwrap_or(1),
+            ),
             mem_total: Some(mem_total()),
             index_server_address: Some("https://index.docker.io/v1/".into()),
             name: Some(crate::container::host_hostname()),
             labels: Some(vec![]),
             experimental_build: Some(false),
             server_version: Some(SERVER_VERSION.into()),
-            runtimes: Some(HashMap::from([("berth".to_owned(), berth_api::models::Runtime { path: Some(self.paths.shim_bin.display().to_string()), ..Default::default() })])),
+            runtimes: Some(HashMap::from([(
+                "berth".to_owned(),
+                berth_api::models::Runtime {
+                    path: Some(self.paths.shim_bin.display().to_string()),
+                    ..Default::default()
+                },
+            )])),
             default_runtime: Some("berth".into()),
             live_restore_enabled: Some(true),
             isolation: None,
@@ -109,8 +148,14 @@ impl SystemBackend for System {
             ("GitCommit".to_owned(), "".into()),
         ]);
         Ok(SystemVersion {
-            platform: Some(SystemVersionPlatform { name: "berth".into() }),
-            components: Some(vec![SystemVersionComponents { name: "Engine".into(), version: SERVER_VERSION.into(), details: Some(details) }]),
+            platform: Some(SystemVersionPlatform {
+                name: "berth".into(),
+            }),
+            components: Some(vec![SystemVersionComponents {
+                name: "Engine".into(),
+                version: SERVER_VERSION.into(),
+                details: Some(details),
+            }]),
             version: Some(SERVER_VERSION.into()),
             api_version: Some(API_VERSION.into()),
             min_api_version: Some(MIN_API_VERSION.into()),

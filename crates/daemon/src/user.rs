@@ -19,7 +19,11 @@ pub enum UserError {
     #[error("unable to find group {0}: no matching entries in group file")]
     NoGroup(String),
     #[error("reading {path}")]
-    Read { path: &'static str, #[source] source: std::io::Error },
+    Read {
+        path: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 struct Passwd {
@@ -64,7 +68,15 @@ fn parse_group(s: &str) -> Vec<Group> {
             Some(Group {
                 name: f[0].to_owned(),
                 gid: f[2].parse().ok()?,
-                members: f.get(3).map(|m| m.split(',').filter(|x| !x.is_empty()).map(str::to_owned).collect()).unwrap_or_default(),
+                members: f
+                    .get(3)
+                    .map(|m| {
+                        m.split(',')
+                            .filter(|x| !x.is_empty())
+                            .map(str::to_owned)
+                            .collect()
+                    })
+                    .unwrap_or_default(),
             })
         })
         .collect()
@@ -72,12 +84,28 @@ fn parse_group(s: &str) -> Vec<Group> {
 
 /// Resolves `spec` (empty = root) inside `rootfs`, plus the `group_add` extra groups.
 pub fn resolve(rootfs: &Path, spec: &str, group_add: &[String]) -> Result<ExecUser, UserError> {
-    let passwd = read_in_root(rootfs, "/etc/passwd").map_err(|source| UserError::Read { path: "/etc/passwd", source })?;
-    let group = read_in_root(rootfs, "/etc/group").map_err(|source| UserError::Read { path: "/etc/group", source })?;
-    resolve_from(passwd.as_deref().unwrap_or(""), group.as_deref().unwrap_or(""), spec, group_add)
+    let passwd = read_in_root(rootfs, "/etc/passwd").map_err(|source| UserError::Read {
+        path: "/etc/passwd",
+        source,
+    })?;
+    let group = read_in_root(rootfs, "/etc/group").map_err(|source| UserError::Read {
+        path: "/etc/group",
+        source,
+    })?;
+    resolve_from(
+        passwd.as_deref().unwrap_or(""),
+        group.as_deref().unwrap_or(""),
+        spec,
+        group_add,
+    )
 }
 
-pub fn resolve_from(passwd: &str, group: &str, spec: &str, group_add: &[String]) -> Result<ExecUser, UserError> {
+pub fn resolve_from(
+    passwd: &str,
+    group: &str,
+    spec: &str,
+    group_add: &[String],
+) -> Result<ExecUser, UserError> {
     let users = parse_passwd(passwd);
     let groups = parse_group(group);
     let (user_part, group_part) = match spec.split_once(':') {
@@ -86,7 +114,10 @@ pub fn resolve_from(passwd: &str, group: &str, spec: &str, group_add: &[String])
     };
     let user_part = if user_part.is_empty() { "0" } else { user_part };
     let entry = users.iter().find(|p| p.name == user_part).or_else(|| {
-        user_part.parse::<u32>().ok().and_then(|uid| users.iter().find(|p| p.uid == uid))
+        user_part
+            .parse::<u32>()
+            .ok()
+            .and_then(|uid| users.iter().find(|p| p.uid == uid))
     });
     let (uid, mut gid, home, name) = match (entry, user_part.parse::<u32>()) {
         (Some(p), _) => (p.uid, p.gid, p.home.clone(), Some(p.name.clone())),
@@ -97,16 +128,19 @@ pub fn resolve_from(passwd: &str, group: &str, spec: &str, group_add: &[String])
         if let Some(gr) = groups.iter().find(|gr| gr.name == g) {
             return Ok(gr.gid);
         }
-        g.parse::<u32>().map_err(|_| UserError::NoGroup(g.to_owned()))
+        g.parse::<u32>()
+            .map_err(|_| UserError::NoGroup(g.to_owned()))
     };
     if let Some(g) = group_part.filter(|g| !g.is_empty()) {
         gid = lookup_group(g)?;
     }
-    let mut additional = Vec::new();
+    // As Docker 20.10: the primary group first, then the groups that list the user (only
+    // when no group was named), then --group-add.
+    let mut additional = vec![gid];
     if group_part.is_none() {
         if let Some(name) = &name {
             for gr in &groups {
-                if gr.members.iter().any(|m| m == name) && gr.gid != gid && !additional.contains(&gr.gid) {
+                if gr.members.iter().any(|m| m == name) && !additional.contains(&gr.gid) {
                     additional.push(gr.gid);
                 }
             }
@@ -118,7 +152,12 @@ pub fn resolve_from(passwd: &str, group: &str, spec: &str, group_add: &[String])
             additional.push(id);
         }
     }
-    Ok(ExecUser { uid, gid, additional_gids: additional, home })
+    Ok(ExecUser {
+        uid,
+        gid,
+        additional_gids: additional,
+        home,
+    })
 }
 
 #[cfg(test)]
@@ -135,14 +174,20 @@ mod tests {
         let r = resolve_from(PASSWD, GROUP, "nobody", &[]).unwrap();
         assert_eq!((r.uid, r.gid), (65534, 65534));
         let r = resolve_from(PASSWD, GROUP, "web", &[]).unwrap();
-        assert_eq!(r.additional_gids, vec![10]);
+        assert_eq!(r.additional_gids, vec![1000, 10]);
         let r = resolve_from(PASSWD, GROUP, "1000:1000", &[]).unwrap();
         assert_eq!((r.uid, r.gid), (1000, 1000));
         let r = resolve_from(PASSWD, GROUP, "4242", &[]).unwrap();
         assert_eq!((r.uid, r.gid, r.home.as_str()), (4242, 0, "/"));
         let r = resolve_from(PASSWD, GROUP, "web:wheel", &["nogroup".into()]).unwrap();
-        assert_eq!((r.gid, r.additional_gids.clone()), (10, vec![65534]));
-        assert!(matches!(resolve_from(PASSWD, GROUP, "ghost", &[]), Err(UserError::NoUser(_))));
-        assert!(matches!(resolve_from(PASSWD, GROUP, "web:ghosts", &[]), Err(UserError::NoGroup(_))));
+        assert_eq!((r.gid, r.additional_gids.clone()), (10, vec![10, 65534]));
+        assert!(matches!(
+            resolve_from(PASSWD, GROUP, "ghost", &[]),
+            Err(UserError::NoUser(_))
+        ));
+        assert!(matches!(
+            resolve_from(PASSWD, GROUP, "web:ghosts", &[]),
+            Err(UserError::NoGroup(_))
+        ));
     }
 }

@@ -57,7 +57,10 @@ pub fn is_reference() -> bool {
 
 /// The workspace root (two levels above this crate).
 pub fn workspace_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace dir")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("workspace dir")
 }
 
 /// Where `berthd`, `berth` and `berth-shim` are: `$BERTH_BIN_DIR` or `<workspace>/target/debug`.
@@ -133,7 +136,11 @@ impl Daemon {
 
     pub fn start_with(opts: Options) -> Daemon {
         let kind = Kind::from_env();
-        let root = tempfile::Builder::new().prefix("be").tempdir_in("/tmp").expect("temp dir").keep();
+        let root = tempfile::Builder::new()
+            .prefix("be")
+            .tempdir_in("/tmp")
+            .expect("temp dir")
+            .keep();
         let d = Daemon {
             kind,
             opts,
@@ -163,7 +170,11 @@ impl Daemon {
     }
 
     fn spawn(&mut self) {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log_file).expect("daemon log");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log_file)
+            .expect("daemon log");
         let mut cmd = match self.kind {
             Kind::Berthd => {
                 let bin = bin_dir().join("berthd");
@@ -174,7 +185,14 @@ impl Daemon {
             }
             Kind::Dockerd => {
                 let mut c = Command::new(DOCKERD);
-                c.args(["--bridge", "none", "--iptables=false", "--ip6tables=false", "--ip-masq=false", "--ip-forward=false"]);
+                c.args([
+                    "--bridge",
+                    "none",
+                    "--iptables=false",
+                    "--ip6tables=false",
+                    "--ip-masq=false",
+                    "--ip-forward=false",
+                ]);
                 c.args(["--storage-driver", "overlay2", "--log-level", "debug"]);
                 if self.opts.live_restore {
                     c.arg("--live-restore");
@@ -203,7 +221,10 @@ impl Daemon {
         loop {
             if let Some(c) = self.child.as_mut() {
                 if let Ok(Some(st)) = c.try_wait() {
-                    panic!("daemon exited during start-up ({st}); log:\n{}", self.log_tail());
+                    panic!(
+                        "daemon exited during start-up ({st}); log:\n{}",
+                        self.log_tail()
+                    );
                 }
             }
             if self.sock.exists() {
@@ -308,7 +329,13 @@ impl Daemon {
     /// Imports the busybox rootfs under another reference.
     pub fn import_busybox(&self, reference: &str) -> String {
         let tar = busybox_tar();
-        let out = self.docker(&["import", "--change", "CMD [\"sh\"]", tar.to_str().unwrap(), reference]);
+        let out = self.docker(&[
+            "import",
+            "--change",
+            "CMD [\"sh\"]",
+            tar.to_str().unwrap(),
+            reference,
+        ]);
         out.ok()
     }
 
@@ -333,7 +360,9 @@ impl Daemon {
     /// `.State.ExitCode` of a container.
     #[track_caller]
     pub fn exit_code(&self, id: &str) -> i32 {
-        self.inspect(id, "{{.State.ExitCode}}").parse().expect("exit code")
+        self.inspect(id, "{{.State.ExitCode}}")
+            .parse()
+            .expect("exit code")
     }
 
     /// Full ID of a container.
@@ -360,14 +389,24 @@ impl Daemon {
 
     /// All container IDs (`ps -a -q --no-trunc`), sorted.
     pub fn all_container_ids(&self) -> Vec<String> {
-        let mut v: Vec<String> = self.docker(&["ps", "-a", "-q", "--no-trunc"]).ok().lines().map(str::to_owned).collect();
+        let mut v: Vec<String> = self
+            .docker(&["ps", "-a", "-q", "--no-trunc"])
+            .ok()
+            .lines()
+            .map(str::to_owned)
+            .collect();
         v.sort();
         v
     }
 
     /// All image IDs (`images -a -q --no-trunc`), sorted and deduplicated.
     pub fn all_image_ids(&self) -> Vec<String> {
-        let set: BTreeSet<String> = self.docker(&["images", "-a", "-q", "--no-trunc"]).ok().lines().map(str::to_owned).collect();
+        let set: BTreeSet<String> = self
+            .docker(&["images", "-a", "-q", "--no-trunc"])
+            .ok()
+            .lines()
+            .map(str::to_owned)
+            .collect();
         set.into_iter().collect()
     }
 
@@ -391,13 +430,20 @@ impl Daemon {
     }
 
     /// One HTTP/1.1 request on the daemon socket (`Connection: close`).
-    pub fn http(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> std::io::Result<HttpResponse> {
+    pub fn http(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+    ) -> std::io::Result<HttpResponse> {
         http_request(&self.sock, method, path, headers, body)
     }
 
     /// A bollard client on this daemon's socket.
     pub fn bollard(&self) -> bollard::Docker {
-        bollard::Docker::connect_with_unix(&self.host(), 120, bollard::API_DEFAULT_VERSION).expect("bollard client")
+        bollard::Docker::connect_with_unix(&self.host(), 120, bollard::API_DEFAULT_VERSION)
+            .expect("bollard client")
     }
 
     fn cleanup(&mut self) {
@@ -414,7 +460,9 @@ impl Daemon {
         // and every process whose command line mentions our roots (dockerd's containerd
         // and containerd-shims).
         for id in &ids {
-            if let Ok(s) = std::fs::read_to_string(self.exec_root.join("c").join(id).join("shim.pid")) {
+            if let Ok(s) =
+                std::fs::read_to_string(self.exec_root.join("c").join(id).join("shim.pid"))
+            {
                 if let Ok(pid) = s.trim().parse::<i32>() {
                     kill9(pid);
                 }
@@ -451,7 +499,10 @@ impl Daemon {
         let deadline = Instant::now() + Duration::from_secs(5);
         for id in &ids {
             for dir in self.all_cgroup_dirs(id) {
-                while dir.exists() && std::fs::remove_dir(&dir).is_err() && Instant::now() < deadline {
+                while dir.exists()
+                    && std::fs::remove_dir(&dir).is_err()
+                    && Instant::now() < deadline
+                {
                     for pid in cgroup_procs(&dir) {
                         kill9(pid);
                     }
@@ -489,7 +540,11 @@ impl Daemon {
 impl Drop for Daemon {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            eprintln!("---- daemon log ({}) ----\n{}\n----", self.log_file.display(), self.log_tail());
+            eprintln!(
+                "---- daemon log ({}) ----\n{}\n----",
+                self.log_file.display(),
+                self.log_tail()
+            );
         }
         self.stop();
         self.cleanup();
@@ -498,8 +553,14 @@ impl Drop for Daemon {
 
 fn run(mut cmd: Command, stdin: Option<&[u8]>) -> Out {
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
-    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawning {cmd:?}: {e}"));
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    });
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawning {cmd:?}: {e}"));
     if let Some(input) = stdin {
         let mut w = child.stdin.take().expect("stdin");
         let input = input.to_vec();
@@ -531,7 +592,9 @@ fn pids_mentioning(needle: &str) -> Vec<i32> {
     let me = std::process::id() as i32;
     if let Ok(rd) = std::fs::read_dir("/proc") {
         for e in rd.flatten() {
-            let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
             if pid == me {
                 continue;
             }
@@ -567,7 +630,10 @@ fn unescape_mount(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
             let n = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
             out.push(n);
             i += 4;
@@ -588,7 +654,10 @@ pub fn busybox_tar() -> &'static Path {
         std::fs::create_dir_all(&dir).expect("busybox tar dir");
         for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
-            if let Some(pid) = name.strip_suffix(".tar").and_then(|p| p.parse::<i32>().ok()) {
+            if let Some(pid) = name
+                .strip_suffix(".tar")
+                .and_then(|p| p.parse::<i32>().ok())
+            {
                 if !pid_alive(pid) {
                     let _ = std::fs::remove_file(e.path());
                 }
@@ -618,7 +687,10 @@ pub struct HttpResponse {
 impl HttpResponse {
     pub fn header(&self, name: &str) -> Option<&str> {
         let name = name.to_ascii_lowercase();
-        self.headers.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn text(&self) -> String {
@@ -628,13 +700,20 @@ impl HttpResponse {
     /// The body parsed as JSON (panics if it is not JSON).
     #[track_caller]
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.text()))
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.text()))
     }
 }
 
 /// A tiny HTTP/1.1 client on a unix socket: one request, `Connection: close`, body read to
 /// EOF (chunked transfer encoding decoded).
-pub fn http_request(sock: &Path, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> std::io::Result<HttpResponse> {
+pub fn http_request(
+    sock: &Path,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> std::io::Result<HttpResponse> {
     let mut s = UnixStream::connect(sock)?;
     s.set_read_timeout(Some(Duration::from_secs(60)))?;
     let mut req = format!("{method} {path} HTTP/1.1\r\nHost: docker\r\nConnection: close\r\nUser-Agent: berth-e2e\r\n");
@@ -651,7 +730,12 @@ pub fn http_request(sock: &Path, method: &str, path: &str, headers: &[(&str, &st
     }
     let mut raw = Vec::new();
     s.read_to_end(&mut raw)?;
-    parse_response(&raw, method == "HEAD").ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("bad HTTP response: {:?}", String::from_utf8_lossy(&raw))))
+    parse_response(&raw, method == "HEAD").ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("bad HTTP response: {:?}", String::from_utf8_lossy(&raw)),
+        )
+    })
 }
 
 fn parse_response(raw: &[u8], head: bool) -> Option<HttpResponse> {
@@ -664,7 +748,9 @@ fn parse_response(raw: &[u8], head: bool) -> Option<HttpResponse> {
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
         .collect();
     let rest = &raw[end + 4..];
-    let chunked = headers.iter().any(|(k, v)| k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
     let body = if head {
         Vec::new()
     } else if chunked {
@@ -685,7 +771,11 @@ fn parse_response(raw: &[u8], head: bool) -> Option<HttpResponse> {
     } else {
         rest.to_vec()
     };
-    Some(HttpResponse { status, headers, body })
+    Some(HttpResponse {
+        status,
+        headers,
+        body,
+    })
 }
 
 /// Waits until `f` returns true (polling every 50 ms); panics with `what` after `timeout`.
@@ -703,7 +793,10 @@ pub fn eventually(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
 /// True if a process with this PID exists (and is not a zombie).
 pub fn pid_alive(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(s) => s.rsplit_once(')').and_then(|(_, r)| r.split_whitespace().next()).is_some_and(|st| st != "Z" && st != "X"),
+        Ok(s) => s
+            .rsplit_once(')')
+            .and_then(|(_, r)| r.split_whitespace().next())
+            .is_some_and(|st| st != "Z" && st != "X"),
         Err(_) => false,
     }
 }
@@ -770,7 +863,10 @@ impl TarWriter {
     }
 
     fn header(&mut self, path: &str, mode: u32, size: usize, kind: u8, link: &str) {
-        assert!(path.len() < 100 && link.len() < 100, "names longer than 99 bytes are not supported");
+        assert!(
+            path.len() < 100 && link.len() < 100,
+            "names longer than 99 bytes are not supported"
+        );
         let mut h = [0u8; 512];
         h[..path.len()].copy_from_slice(path.as_bytes());
         let mut field = |off: usize, len: usize, v: u64| {

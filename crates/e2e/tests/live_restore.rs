@@ -20,12 +20,32 @@ fn setup_live() -> Option<Daemon> {
 fn containers_survive_a_daemon_crash() {
     let Some(mut d) = setup_live() else { return };
     let counter = "i=0; while true; do i=$((i+1)); echo tick$i; sleep 0.2; done";
-    let a = d.docker(&run_args(&["-d", "--name", "ctr-a", "-m", "64m", "busybox", "sh", "-c", counter])).ok();
-    let b = d.docker(&run_args(&["-d", "--name", "ctr-b", "busybox", "sleep", "1000"])).ok();
-    let quick = d.docker(&run_args(&["-d", "--name", "ctr-quick", "busybox", "sh", "-c", "sleep 2; exit 3"])).ok();
+    let a = d
+        .docker(&run_args(&[
+            "-d", "--name", "ctr-a", "-m", "64m", "busybox", "sh", "-c", counter,
+        ]))
+        .ok();
+    let b = d
+        .docker(&run_args(&[
+            "-d", "--name", "ctr-b", "busybox", "sleep", "1000",
+        ]))
+        .ok();
+    let quick = d
+        .docker(&run_args(&[
+            "-d",
+            "--name",
+            "ctr-quick",
+            "busybox",
+            "sh",
+            "-c",
+            "sleep 2; exit 3",
+        ]))
+        .ok();
     let pid_a = d.container_pid(&a);
     let pid_b = d.container_pid(&b);
-    eventually("first ticks", Duration::from_secs(10), || d.docker(&["logs", "ctr-a"]).stdout.lines().count() >= 2);
+    eventually("first ticks", Duration::from_secs(10), || {
+        d.docker(&["logs", "ctr-a"]).stdout.lines().count() >= 2
+    });
     let before_lines = d.docker(&["logs", "ctr-a"]).stdout.lines().count();
 
     d.kill9();
@@ -38,7 +58,10 @@ fn containers_survive_a_daemon_crash() {
     assert_eq!(d.container_pid("ctr-a"), pid_a);
     assert_eq!(d.container_pid("ctr-b"), pid_b);
     assert_eq!(d.status("ctr-a"), "running");
-    assert_eq!(d.docker(&["ps", "--format", "{{.Names}}"]).ok(), "ctr-b\nctr-a");
+    assert_eq!(
+        d.docker(&["ps", "--format", "{{.Names}}"]).ok(),
+        "ctr-b\nctr-a"
+    );
     // The short container exited while the daemon was down: its exit code was kept.
     d.wait_status(&quick, "exited", Duration::from_secs(15));
     assert_eq!(d.exit_code(&quick), 3);
@@ -46,16 +69,41 @@ fn containers_survive_a_daemon_crash() {
 
     // Output written while berthd was down is in the log, without gaps.
     let logs = d.docker(&["logs", "ctr-a"]).ok();
-    let nums: Vec<u32> = logs.lines().map(|l| l.trim_start_matches("tick").parse().unwrap()).collect();
-    assert!(nums.len() >= before_lines + 10, "only {} lines after 3s down (had {before_lines})", nums.len());
+    let nums: Vec<u32> = logs
+        .lines()
+        .map(|l| l.trim_start_matches("tick").parse().unwrap())
+        .collect();
+    assert!(
+        nums.len() >= before_lines + 10,
+        "only {} lines after 3s down (had {before_lines})",
+        nums.len()
+    );
     for (i, n) in nums.iter().enumerate() {
         assert_eq!(*n, i as u32 + 1, "log has a gap or a duplicate: {logs}");
     }
 
     // exec, logs -f, stop, rm all work on restored containers.
-    assert_eq!(d.docker(&["exec", "ctr-b", "echo", "exec-after-restart"]).ok(), "exec-after-restart");
-    assert_eq!(d.docker(&["exec", "ctr-a", "cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes"]).ok(), "67108864");
-    let mut f = d.docker_cmd(&["logs", "-f", "--tail", "0", "ctr-a"]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    assert_eq!(
+        d.docker(&["exec", "ctr-b", "echo", "exec-after-restart"])
+            .ok(),
+        "exec-after-restart"
+    );
+    assert_eq!(
+        d.docker(&[
+            "exec",
+            "ctr-a",
+            "cat",
+            "/sys/fs/cgroup/memory/memory.limit_in_bytes"
+        ])
+        .ok(),
+        "67108864"
+    );
+    let mut f = d
+        .docker_cmd(&["logs", "-f", "--tail", "0", "ctr-a"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     let mut lines = BufReader::new(f.stdout.take().unwrap()).lines();
     let next = lines.next().unwrap().unwrap();
     assert!(next.starts_with("tick"), "{next}");
@@ -72,7 +120,10 @@ fn containers_survive_a_daemon_crash() {
     }
     assert_eq!(d.container_pid("ctr-b"), pid_b);
     assert_eq!(d.status("ctr-a"), "exited");
-    assert_eq!(d.docker(&["rm", "-f", "ctr-a", "ctr-b", "ctr-quick"]).ok(), "ctr-a\nctr-b\nctr-quick");
+    assert_eq!(
+        d.docker(&["rm", "-f", "ctr-a", "ctr-b", "ctr-quick"]).ok(),
+        "ctr-a\nctr-b\nctr-quick"
+    );
     eventually("ctr-b gone", Duration::from_secs(5), || !pid_alive(pid_b));
     assert_eq!(d.all_container_ids(), Vec::<String>::new());
 }
@@ -80,14 +131,25 @@ fn containers_survive_a_daemon_crash() {
 #[test]
 fn graceful_daemon_restart_keeps_containers() {
     let Some(mut d) = setup_live() else { return };
-    let id = d.docker(&run_args(&["-d", "--name", "keep", "busybox", "sleep", "1000"])).ok();
+    let id = d
+        .docker(&run_args(&[
+            "-d", "--name", "keep", "busybox", "sleep", "1000",
+        ]))
+        .ok();
     let pid = d.container_pid(&id);
     d.stop();
-    assert!(pid_alive(pid), "SIGTERM to the daemon must not stop containers");
+    assert!(
+        pid_alive(pid),
+        "SIGTERM to the daemon must not stop containers"
+    );
     d.restart();
     assert_eq!(d.container_pid("keep"), pid);
     // wait follows a restored container to its end.
-    let w = d.docker_cmd(&["wait", "keep"]).stdout(Stdio::piped()).spawn().unwrap();
+    let w = d
+        .docker_cmd(&["wait", "keep"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
     std::thread::sleep(Duration::from_millis(500));
     d.docker(&["kill", "keep"]).ok();
     let out = w.wait_with_output().unwrap();

@@ -64,6 +64,8 @@ pub enum StoreError {
         hard: bool,
         reason: String,
     },
+    #[error("invalid holder name {0:?}")]
+    InvalidHolder(String),
     #[error("{what}")]
     Io {
         what: String,
@@ -95,7 +97,8 @@ impl StoreError {
             | EmptyArchive
             | InvalidConfig(_)
             | MissingLayer { .. }
-            | DigestMismatch { .. } => ErrorKind::InvalidArgument,
+            | DigestMismatch { .. }
+            | InvalidHolder(_) => ErrorKind::InvalidArgument,
             InvalidArchive(e) if e.is_host_error() => ErrorKind::Internal,
             InvalidArchive(_) => ErrorKind::InvalidArgument,
             ReferenceInUse { .. } | DeleteConflict { .. } => ErrorKind::Conflict,

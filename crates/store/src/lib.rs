@@ -7,6 +7,7 @@
 //! - `snapshots/<chain-id hex>/fs`: one unpacked layer per chain ID, shared by every image
 //!   that has it; `size` beside it. Unpacked under `snapshots/.tmp-*`, renamed when whole.
 //! - `image/images/<id hex>.json`: one record per image; `image/repositories.json`: tags.
+//! - `image/holds/<holder>.json`: layers a container keeps, even after its image is deleted.
 //!
 //! Reference counts are derived, not stored: after an image is deleted, every snapshot and
 //! blob no remaining image needs is removed; [`Store::open`] removes partial ingests, unpacks
@@ -33,6 +34,7 @@ mod content;
 mod error;
 mod fsutil;
 mod history;
+mod holds;
 mod import;
 mod layers;
 mod mount;

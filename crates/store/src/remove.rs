@@ -10,8 +10,8 @@
 //!   untagged first, after the container checks. Then: a running container is a hard
 //!   conflict (never forced); remaining references ("referenced in multiple repositories")
 //!   and a stopped container are soft conflicts, forced by `force`.
-//! - berth keeps an image used by a container even when forced (its rootfs needs the layer
-//!   snapshots): forcing then untags only.
+//! - Forced while a stopped container uses it, the image is deleted as in Docker; the
+//!   container's hold (`holds.rs`) keeps the layers under its rootfs until it is removed.
 //! - Deleting an image removes its record and config, then every snapshot and layer blob no
 //!   remaining image (or lease) needs; the removed layers are reported like Docker does.
 use std::collections::BTreeSet;
@@ -197,10 +197,6 @@ impl Store {
         if !refs.is_empty() {
             self.save_repos(&st)?;
         }
-        if user.is_some() {
-            // Forced while a container uses it: untagged, but the data stays.
-            return Ok(records);
-        }
 
         crate::fsutil::remove_durable(&self.record_path(&id))?;
         let entry = st.images.remove(&id).expect("resolved under this lock");
@@ -230,6 +226,11 @@ impl Store {
         for l in st.leases.values() {
             chains.extend(l.chains.iter().cloned());
             blobs.extend(l.blobs.iter().cloned());
+        }
+        for h in st.holds.values() {
+            chains.extend(chain_ids(&h.diff_ids));
+            blobs.extend(h.diff_ids.iter().cloned());
+            blobs.insert(h.image.clone());
         }
         let mut removed = BTreeSet::new();
         let mut trash = Vec::new();

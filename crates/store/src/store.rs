@@ -79,6 +79,8 @@ pub(crate) struct State {
     pub(crate) sizes: HashMap<Digest, u64>,
     /// Content protected from GC while an import or pull is under way, by lease.
     pub(crate) leases: BTreeMap<u64, Leased>,
+    /// Layers kept for containers, by holder (persisted under `image/holds/`).
+    pub(crate) holds: BTreeMap<String, crate::holds::Hold>,
 }
 
 #[derive(Default)]
@@ -205,6 +207,7 @@ impl Store {
             snapshots,
             state: Mutex::new(state),
         };
+        store.load_holds()?;
         let trash = {
             let mut st = store.lock();
             store.collect_garbage(&mut st).1
@@ -370,7 +373,15 @@ impl Store {
     /// under them; the caller mounts it where it likes. An image without layers gets an
     /// empty lower dir.
     pub fn prepare_rootfs(&self, image_id: &str, rw_dir: &Path) -> Result<RootfsMount, StoreError> {
-        let mut lower = self.layer_dirs(image_id)?;
+        let lower = self.layer_dirs(image_id)?;
+        self.overlay_over(lower, rw_dir)
+    }
+
+    pub(crate) fn overlay_over(
+        &self,
+        mut lower: Vec<PathBuf>,
+        rw_dir: &Path,
+    ) -> Result<RootfsMount, StoreError> {
         if let Some(missing) = lower.iter().find(|p| !p.is_dir()) {
             let chain_id = missing
                 .parent()

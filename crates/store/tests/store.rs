@@ -87,18 +87,32 @@ fn removal_rules_and_shared_layers() {
         s.remove_image("a2", false, &|_| false).unwrap(),
         vec![ImageDelete::Untagged("a2:latest".into())]
     );
-    // In use: refused, forced = untag only.
+    // In use by a stopped container: refused; forced, deleted as in Docker while the
+    // container's hold keeps the layers under its rootfs.
+    assert_eq!(s.hold("c1", "a").unwrap().to_string(), a.id);
     assert!(s.remove_image("a", false, &|_| true).is_err());
     assert_eq!(
         s.remove_image("a", true, &|_| true).unwrap(),
-        vec![ImageDelete::Untagged("a:latest".into())]
+        vec![
+            ImageDelete::Untagged("a:latest".into()),
+            ImageDelete::Deleted(a.id.clone())
+        ]
     );
-    assert!(s.get_image(&a.id).is_ok());
-    let out = s.remove_image(&a.id, false, &|_| false).unwrap();
-    assert_eq!(out, vec![ImageDelete::Deleted(a.id.clone())]);
+    assert!(s.get_image(&a.id).is_err());
     assert_eq!(snaps(d.path()), 1, "layer shared with b is kept");
     s.remove_image("b", false, &|_| false).unwrap();
+    assert_eq!(snaps(d.path()), 1, "layer held by c1 is kept");
+    let rw = d.path().join("c1-rw");
+    s.prepare_held_rootfs("c1", &rw).unwrap();
+    assert_eq!(s.held_layer_dirs("c1").unwrap().len(), 1);
+    // The hold survives a restart of the store.
+    drop(s);
+    let s = Store::open(d.path()).unwrap();
+    assert_eq!(s.holders(), vec!["c1".to_owned()]);
+    assert_eq!(snaps(d.path()), 1);
+    s.release("c1").unwrap();
     assert_eq!(snaps(d.path()), 0);
+    assert!(s.hold("../x", "b").is_err());
     assert!(s.images().unwrap().is_empty());
     assert_eq!(
         std::fs::read_dir(d.path().join("content/blobs/sha256"))

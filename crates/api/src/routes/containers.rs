@@ -34,7 +34,11 @@ pub fn router(b: B) -> Router {
         .with_state(b)
 }
 
-async fn create(State(b): State<B>, AxQuery(q): AxQuery<Query>, body: Bytes) -> ApiResult<Response> {
+async fn create(
+    State(b): State<B>,
+    AxQuery(q): AxQuery<Query>,
+    body: Bytes,
+) -> ApiResult<Response> {
     let cfg = json_body(&body)?;
     let resp = b.create(opt_str(&q, "name"), cfg).await?;
     Ok((StatusCode::CREATED, Json(resp)).into_response())
@@ -42,11 +46,20 @@ async fn create(State(b): State<B>, AxQuery(q): AxQuery<Query>, body: Bytes) -> 
 
 async fn list(State(b): State<B>, AxQuery(q): AxQuery<Query>) -> ApiResult<Response> {
     let limit = opt_int(&q, "limit")?.filter(|l| *l > 0).map(|l| l as usize);
-    let opts = ListOptions { all: flag(&q, "all"), limit, size: flag(&q, "size"), filters: query::filters(&q)? };
+    let opts = ListOptions {
+        all: flag(&q, "all"),
+        limit,
+        size: flag(&q, "size"),
+        filters: query::filters(&q)?,
+    };
     Ok(Json(b.list(opts).await?).into_response())
 }
 
-async fn inspect(State(b): State<B>, Path(id): Path<String>, AxQuery(q): AxQuery<Query>) -> ApiResult<Response> {
+async fn inspect(
+    State(b): State<B>,
+    Path(id): Path<String>,
+    AxQuery(q): AxQuery<Query>,
+) -> ApiResult<Response> {
     Ok(Json(b.inspect(&id, flag(&q, "size")).await?).into_response())
 }
 
@@ -55,22 +68,40 @@ async fn start(State(b): State<B>, Path(id): Path<String>) -> ApiResult<StatusCo
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn stop(State(b): State<B>, Path(id): Path<String>, AxQuery(q): AxQuery<Query>) -> ApiResult<StatusCode> {
-    b.stop(&id, opt_str(&q, "signal"), opt_int(&q, "t")?).await?;
+async fn stop(
+    State(b): State<B>,
+    Path(id): Path<String>,
+    AxQuery(q): AxQuery<Query>,
+) -> ApiResult<StatusCode> {
+    b.stop(&id, opt_str(&q, "signal"), opt_int(&q, "t")?)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn kill(State(b): State<B>, Path(id): Path<String>, AxQuery(q): AxQuery<Query>) -> ApiResult<StatusCode> {
+async fn kill(
+    State(b): State<B>,
+    Path(id): Path<String>,
+    AxQuery(q): AxQuery<Query>,
+) -> ApiResult<StatusCode> {
     b.kill(&id, opt_str(&q, "signal")).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn restart(State(b): State<B>, Path(id): Path<String>, AxQuery(q): AxQuery<Query>) -> ApiResult<StatusCode> {
-    b.restart(&id, opt_str(&q, "signal"), opt_int(&q, "t")?).await?;
+async fn restart(
+    State(b): State<B>,
+    Path(id): Path<String>,
+    AxQuery(q): AxQuery<Query>,
+) -> ApiResult<StatusCode> {
+    b.restart(&id, opt_str(&q, "signal"), opt_int(&q, "t")?)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn wait(State(b): State<B>, Path(id): Path<String>, AxQuery(q): AxQuery<Query>) -> ApiResult<Response> {
+async fn wait(
+    State(b): State<B>,
+    Path(id): Path<String>,
+    AxQuery(q): AxQuery<Query>,
+) -> ApiResult<Response> {
     let cond = match q.get("condition").map(String::as_str) {
         None | Some("") | Some("not-running") => WaitCondition::NotRunning,
         Some("next-exit") => WaitCondition::NextExit,
@@ -86,11 +117,18 @@ async fn wait(State(b): State<B>, Path(id): Path<String>, AxQuery(q): AxQuery<Qu
         Ok::<_, std::convert::Infallible>(Bytes::from(v))
     });
     let mut resp = Response::new(Body::from_stream(body));
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     Ok(resp)
 }
 
-async fn remove(State(b): State<B>, Path(id): Path<String>, AxQuery(q): AxQuery<Query>) -> ApiResult<StatusCode> {
+async fn remove(
+    State(b): State<B>,
+    Path(id): Path<String>,
+    AxQuery(q): AxQuery<Query>,
+) -> ApiResult<StatusCode> {
     if flag(&q, "link") {
         return Err(ApiError::invalid("links are not supported"));
     }
@@ -98,7 +136,11 @@ async fn remove(State(b): State<B>, Path(id): Path<String>, AxQuery(q): AxQuery<
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn logs(State(b): State<B>, Path(id): Path<String>, AxQuery(q): AxQuery<Query>) -> ApiResult<Response> {
+async fn logs(
+    State(b): State<B>,
+    Path(id): Path<String>,
+    AxQuery(q): AxQuery<Query>,
+) -> ApiResult<Response> {
     let tail = match q.get("tail").map(String::as_str) {
         None | Some("") | Some("all") => None,
         Some(n) => match n.parse::<i64>() {
@@ -117,11 +159,17 @@ async fn logs(State(b): State<B>, Path(id): Path<String>, AxQuery(q): AxQuery<Qu
         tail,
     };
     if !opts.stdout && !opts.stderr {
-        return Err(ApiError::invalid("Bad parameters: you must choose at least one stream"));
+        return Err(ApiError::invalid(
+            "Bad parameters: you must choose at least one stream",
+        ));
     }
     let (tty, stream) = b.logs(&id, opts).await?;
     let body = stream.map(move |c| {
-        Ok::<_, std::convert::Infallible>(if tty { c.data } else { frame(c.stream, &c.data) })
+        Ok::<_, std::convert::Infallible>(if tty {
+            c.data
+        } else {
+            frame(c.stream, &c.data)
+        })
     });
     let mut resp = Response::new(Body::from_stream(body));
     resp.headers_mut().insert(
@@ -131,7 +179,12 @@ async fn logs(State(b): State<B>, Path(id): Path<String>, AxQuery(q): AxQuery<Qu
     Ok(resp)
 }
 
-async fn attach(State(b): State<B>, Path(id): Path<String>, AxQuery(q): AxQuery<Query>, req: Request) -> ApiResult<Response> {
+async fn attach(
+    State(b): State<B>,
+    Path(id): Path<String>,
+    AxQuery(q): AxQuery<Query>,
+    req: Request,
+) -> ApiResult<Response> {
     let opts = AttachOptions {
         stream: flag(&q, "stream"),
         logs: flag(&q, "logs"),
@@ -143,7 +196,11 @@ async fn attach(State(b): State<B>, Path(id): Path<String>, AxQuery(q): AxQuery<
     Ok(hijack(req, session))
 }
 
-async fn resize(State(b): State<B>, Path(id): Path<String>, AxQuery(q): AxQuery<Query>) -> ApiResult<StatusCode> {
+async fn resize(
+    State(b): State<B>,
+    Path(id): Path<String>,
+    AxQuery(q): AxQuery<Query>,
+) -> ApiResult<StatusCode> {
     let (h, w) = dims(&q)?;
     b.resize(&id, h, w).await?;
     Ok(StatusCode::OK)

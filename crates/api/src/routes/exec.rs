@@ -31,7 +31,11 @@ pub fn router(b: B) -> Router {
 async fn create(State(b): State<B>, Path(id): Path<String>, body: Bytes) -> ApiResult<Response> {
     let cfg: ExecConfig = json_body(&body)?;
     let exec_id = b.create(&id, cfg).await?;
-    Ok((StatusCode::CREATED, Json(serde_json::json!({ "Id": exec_id }))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({ "Id": exec_id })),
+    )
+        .into_response())
 }
 
 #[derive(Deserialize, Default)]
@@ -48,8 +52,15 @@ async fn start(State(b): State<B>, Path(id): Path<String>, req: Request) -> ApiR
     let bytes = axum::body::to_bytes(body, 1 << 20)
         .await
         .map_err(|e| crate::error::ApiError::invalid(format!("reading body: {e}")))?;
-    let sb: StartBody = if bytes.iter().all(u8::is_ascii_whitespace) { StartBody::default() } else { json_body(&bytes)? };
-    let console = sb.console_size.filter(|v| v.len() == 2).map(|v| (v[0], v[1]));
+    let sb: StartBody = if bytes.iter().all(u8::is_ascii_whitespace) {
+        StartBody::default()
+    } else {
+        json_body(&bytes)?
+    };
+    let console = sb
+        .console_size
+        .filter(|v| v.len() == 2)
+        .map(|v| (v[0], v[1]));
     let req = Request::from_parts(parts, axum::body::Body::empty());
     match b.start(&id, sb.detach, console).await? {
         None => Ok(StatusCode::OK.into_response()),
@@ -57,7 +68,11 @@ async fn start(State(b): State<B>, Path(id): Path<String>, req: Request) -> ApiR
     }
 }
 
-async fn resize(State(b): State<B>, Path(id): Path<String>, AxQuery(q): AxQuery<Query>) -> ApiResult<StatusCode> {
+async fn resize(
+    State(b): State<B>,
+    Path(id): Path<String>,
+    AxQuery(q): AxQuery<Query>,
+) -> ApiResult<StatusCode> {
     let (h, w) = dims(&q)?;
     b.resize(&id, h, w).await?;
     Ok(StatusCode::OK)

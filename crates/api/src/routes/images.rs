@@ -20,7 +20,10 @@ pub fn router(b: B) -> Router {
     Router::new()
         .route("/images/json", get(list))
         .route("/images/create", post(create))
-        .route("/images/{*rest}", get(get_image).post(post_image).delete(remove))
+        .route(
+            "/images/{*rest}",
+            get(get_image).post(post_image).delete(remove),
+        )
         .with_state(b)
 }
 
@@ -35,12 +38,24 @@ fn json_lines(values: Vec<serde_json::Value>) -> Response {
         out.extend_from_slice(b"\r\n");
     }
     let mut r = Response::new(Body::from(out));
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     r
 }
 
-async fn create(State(b): State<B>, AxQuery(pairs): AxQuery<Vec<(String, String)>>, req: Request) -> ApiResult<Response> {
-    let get = |k: &str| pairs.iter().find(|(key, v)| key == k && !v.is_empty()).map(|(_, v)| v.clone());
+async fn create(
+    State(b): State<B>,
+    AxQuery(pairs): AxQuery<Vec<(String, String)>>,
+    req: Request,
+) -> ApiResult<Response> {
+    let get = |k: &str| {
+        pairs
+            .iter()
+            .find(|(key, v)| key == k && !v.is_empty())
+            .map(|(_, v)| v.clone())
+    };
     if let Some(src) = get("fromSrc") {
         if src != "-" {
             return Err(ApiError::new(
@@ -52,7 +67,11 @@ async fn create(State(b): State<B>, AxQuery(pairs): AxQuery<Vec<(String, String)
             repo: get("repo"),
             tag: get("tag"),
             message: get("message").unwrap_or_default(),
-            changes: pairs.iter().filter(|(k, _)| k == "changes").map(|(_, v)| v.clone()).collect(),
+            changes: pairs
+                .iter()
+                .filter(|(k, _)| k == "changes")
+                .map(|(_, v)| v.clone())
+                .collect(),
             platform: get("platform"),
         };
         let body = req
@@ -71,7 +90,10 @@ async fn create(State(b): State<B>, AxQuery(pairs): AxQuery<Vec<(String, String)
             Ok::<_, std::convert::Infallible>(Bytes::from(line))
         });
         let mut r = Response::new(Body::from_stream(body));
-        r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         return Ok(r);
     }
     Err(ApiError::invalid("either fromSrc or fromImage must be set"))
@@ -87,25 +109,47 @@ async fn get_image(State(b): State<B>, Path(rest): Path<String>) -> ApiResult<Re
     match split(&rest, &["json", "history"]) {
         Some((name, "json")) => Ok(Json(b.inspect(name).await?).into_response()),
         Some((name, "history")) => Ok(Json(b.history(name).await?).into_response()),
-        _ => Err(ApiError::not_found(format!("page not found: /images/{rest}"))),
+        _ => Err(ApiError::not_found(format!(
+            "page not found: /images/{rest}"
+        ))),
     }
 }
 
-async fn post_image(State(b): State<B>, Path(rest): Path<String>, AxQuery(q): AxQuery<Query>) -> ApiResult<Response> {
+async fn post_image(
+    State(b): State<B>,
+    Path(rest): Path<String>,
+    AxQuery(q): AxQuery<Query>,
+) -> ApiResult<Response> {
     match split(&rest, &["tag", "push"]) {
         Some((name, "tag")) => {
-            let repo = opt_str(&q, "repo").ok_or_else(|| ApiError::invalid("repository name is required"))?;
-            b.tag(name, &repo, q.get("tag").map(String::as_str).filter(|t| !t.is_empty())).await?;
+            let repo = opt_str(&q, "repo")
+                .ok_or_else(|| ApiError::invalid("repository name is required"))?;
+            b.tag(
+                name,
+                &repo,
+                q.get("tag").map(String::as_str).filter(|t| !t.is_empty()),
+            )
+            .await?;
             Ok(StatusCode::CREATED.into_response())
         }
         Some((_, "push")) => Err(ApiError::new(
             crate::error::ErrorKind::NotImplemented,
             "pushing images is not supported yet",
         )),
-        _ => Err(ApiError::not_found(format!("page not found: /images/{rest}"))),
+        _ => Err(ApiError::not_found(format!(
+            "page not found: /images/{rest}"
+        ))),
     }
 }
 
-async fn remove(State(b): State<B>, Path(rest): Path<String>, AxQuery(q): AxQuery<Query>) -> ApiResult<Response> {
-    Ok(Json(b.remove(&rest, flag(&q, "force"), flag(&q, "noprune")).await?).into_response())
+async fn remove(
+    State(b): State<B>,
+    Path(rest): Path<String>,
+    AxQuery(q): AxQuery<Query>,
+) -> ApiResult<Response> {
+    Ok(Json(
+        b.remove(&rest, flag(&q, "force"), flag(&q, "noprune"))
+            .await?,
+    )
+    .into_response())
 }

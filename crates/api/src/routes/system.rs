@@ -21,9 +21,15 @@ pub fn router(b: Arc<dyn SystemBackend>) -> Router {
 async fn ping() -> Response {
     let mut r = "OK".into_response();
     let h = r.headers_mut();
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, no-store, must-revalidate"));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache, no-store, must-revalidate"),
+    );
     h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     r
 }
 

@@ -7,7 +7,11 @@ use tokio::sync::oneshot;
 use super::{Containers, PendingAttach};
 
 impl Containers {
-    pub async fn attach_container(&self, key: &str, opts: AttachOptions) -> Result<Session, ApiError> {
+    pub async fn attach_container(
+        &self,
+        key: &str,
+        opts: AttachOptions,
+    ) -> Result<Session, ApiError> {
         let c = self.get(key)?;
         let rec = c.snapshot();
         let tty = rec.config.tty.unwrap_or(false);
@@ -15,24 +19,51 @@ impl Containers {
         let (stdout, stderr) = (opts.stdout, opts.stderr);
         if rec.state.status.is_running() {
             let shim = self.shim(&c.id);
-            let stream = shim.attach(stdin, stdout, stderr).await.map_err(|e| ApiError::from_chain(&e))?;
+            let stream = shim
+                .attach(stdin, stdout, stderr)
+                .await
+                .map_err(|e| ApiError::from_chain(&e))?;
             let boxed: Box<dyn ProcessStream> = Box::new(stream);
-            return Ok(Session { tty, stdin, stream: Box::pin(async move { Some(boxed) }) });
+            return Ok(Session {
+                tty,
+                stdin,
+                stream: Box::pin(async move { Ok(boxed) }),
+            });
         }
         let (tx, rx) = oneshot::channel();
-        c.pending.lock().expect("pending lock").push(PendingAttach { stdin, stdout, stderr, tx });
+        c.pending.lock().expect("pending lock").push(PendingAttach {
+            stdin,
+            stdout,
+            stderr,
+            tx,
+        });
         Ok(Session {
             tty,
             stdin,
-            stream: Box::pin(async move { rx.await.ok().map(|s| Box::new(s) as Box<dyn ProcessStream>) }),
+            stream: Box::pin(async move {
+                rx.await
+                    .map(|s| Box::new(s) as Box<dyn ProcessStream>)
+                    .map_err(|_| String::new())
+            }),
         })
     }
 
-    pub async fn resize_container(&self, key: &str, height: u16, width: u16) -> Result<(), ApiError> {
+    pub async fn resize_container(
+        &self,
+        key: &str,
+        height: u16,
+        width: u16,
+    ) -> Result<(), ApiError> {
         let c = self.get(key)?;
         if !c.status().is_running() {
-            return Err(ApiError::conflict(format!("Container {} is not running", c.id)));
+            return Err(ApiError::conflict(format!(
+                "Container {} is not running",
+                c.id
+            )));
         }
-        self.shim(&c.id).resize(None, height, width).await.map_err(|e| ApiError::from_chain(&e))
+        self.shim(&c.id)
+            .resize(None, height, width)
+            .await
+            .map_err(|e| ApiError::from_chain(&e))
     }
 }

@@ -3,7 +3,9 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use berth_api::models::{ContainerConfig, ContainerCreateBody, ContainerCreateResponse, HostConfig};
+use berth_api::models::{
+    ContainerConfig, ContainerCreateBody, ContainerCreateResponse, HostConfig,
+};
 use berth_api::{ApiError, ErrorKind};
 use berth_oci::image::ImageConfig;
 
@@ -32,23 +34,76 @@ pub fn store_err(e: berth_store::StoreError) -> ApiError {
 }
 
 /// Environment merge: image first, then the request; a later `KEY=` replaces an earlier one.
+/// The process's argv: entrypoint then cmd; `--entrypoint ""` (`[""]`) means none.
+pub fn container_argv(config: &ContainerConfig) -> Vec<String> {
+    let ep = config.entrypoint.clone().unwrap_or_default();
+    let ep = if ep.len() == 1 && ep[0].is_empty() {
+        vec![]
+    } else {
+        ep
+    };
+    ep.into_iter()
+        .chain(config.cmd.clone().unwrap_or_default())
+        .collect()
+}
+
+/// Docker's `ReplaceOrAppendEnvValues`: `K=V` replaces or appends; a bare `K` (the CLI's
+/// `-e K` with K unset) removes an existing K and is otherwise dropped.
+/// Docker's `CreateDaemonEnvironment` then the exec's own: PATH, HOSTNAME, TERM (with a
+/// TTY), overridden by the container's Env, then `extra`; HOME from the user when unset (as
+/// runc does).
+pub fn process_env(
+    container_env: &[String],
+    extra: &[String],
+    hostname: &str,
+    tty: bool,
+    home: &str,
+) -> Vec<String> {
+    let mut env = vec![DEFAULT_PATH.to_owned(), format!("HOSTNAME={hostname}")];
+    if tty {
+        env.push("TERM=xterm".into());
+    }
+    let mut env = merge_env(&merge_env(&env, container_env), extra);
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        env.push(format!("HOME={home}"));
+    }
+    env
+}
+
 pub fn merge_env(base: &[String], over: &[String]) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    let key = |s: &str| s.split_once('=').map(|(k, _)| k.to_owned()).unwrap_or_else(|| s.to_owned());
-    for e in base.iter().chain(over.iter()) {
+    let key = |s: &str| {
+        s.split_once('=')
+            .map(|(k, _)| k.to_owned())
+            .unwrap_or_else(|| s.to_owned())
+    };
+    let mut out: Vec<Option<String>> = base.iter().cloned().map(Some).collect();
+    for e in over {
         let k = key(e);
-        if let Some(slot) = out.iter_mut().find(|x| key(x) == k) {
-            *slot = e.clone();
-        } else {
-            out.push(e.clone());
+        let value = e.contains('=').then(|| e.clone());
+        match out
+            .iter_mut()
+            .find(|x| x.as_deref().is_some_and(|x| key(x) == k))
+        {
+            Some(slot) => *slot = value,
+            None => out.extend(value.map(Some)),
         }
     }
-    out
+    out.into_iter().flatten().collect()
 }
 
 impl Containers {
-    pub async fn create_container(&self, name: Option<String>, body: ContainerCreateBody) -> Result<ContainerCreateResponse, ApiError> {
-        let image_name = body.image.clone().filter(|s| !s.is_empty()).ok_or_else(|| ApiError::invalid("Config cannot be empty in order to create a container"))?;
+    pub async fn create_container(
+        &self,
+        name: Option<String>,
+        body: ContainerCreateBody,
+    ) -> Result<ContainerCreateResponse, ApiError> {
+        let image_name = body
+            .image
+            .clone()
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| {
+                ApiError::invalid("Config cannot be empty in order to create a container")
+            })?;
         let store = self.store.clone();
         let lookup = image_name.clone();
         let image = tokio::task::spawn_blocking(move || store.get_image(&lookup))
@@ -57,9 +112,10 @@ impl Containers {
             .map_err(|e| {
                 let err = store_err(e);
                 if err.kind == ErrorKind::NotFound {
-                    let shown = berth_oci::reference::Reference::parse_with_default_tag(&image_name)
-                        .map(|r| r.familiar())
-                        .unwrap_or_else(|_| image_name.clone());
+                    let shown =
+                        berth_oci::reference::Reference::parse_with_default_tag(&image_name)
+                            .map(|r| r.familiar())
+                            .unwrap_or_else(|_| image_name.clone());
                     ApiError::not_found(format!("No such image: {shown}"))
                 } else {
                     err
@@ -68,7 +124,7 @@ impl Containers {
         let mut host = body.host_config.clone().unwrap_or_default();
         validate_host_config(&mut host)?;
         let config = merge_config(&body, &image.config)?;
-        let argv: Vec<String> = config.entrypoint.clone().unwrap_or_default().into_iter().chain(config.cmd.clone().unwrap_or_default()).collect();
+        let argv = container_argv(&config);
         if argv.is_empty() {
             return Err(ApiError::invalid("no command specified"));
         }
@@ -77,7 +133,9 @@ impl Containers {
         let name = match name {
             Some(n) => {
                 if !names::valid_name(&n) {
-                    return Err(ApiError::invalid(format!("Invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")));
+                    return Err(ApiError::invalid(format!(
+                        "Invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+                    )));
                 }
                 let n = n.trim_start_matches('/').to_owned();
                 if let Some(owner) = self.name_owner(&n) {
@@ -101,7 +159,11 @@ impl Containers {
         let mut config = config;
         config.image = Some(image_name.clone());
         if config.hostname.as_deref().unwrap_or("").is_empty() {
-            config.hostname = Some(if host.network_mode.as_deref() == Some("host") { host_hostname() } else { id[..12].to_owned() });
+            config.hostname = Some(if host.network_mode.as_deref() == Some("host") {
+                host_hostname()
+            } else {
+                id[..12].to_owned()
+            });
         }
         let rec = Record {
             id: id.clone(),
@@ -122,26 +184,43 @@ impl Containers {
         let store = self.store.clone();
         let image_id = image.id.clone();
         let rw = dir.join("rw");
+        let holder = id.clone();
+        // The hold keeps the image's layers for this container, even past `rmi -f`.
         let prep = tokio::task::spawn_blocking(move || -> Result<(), ApiError> {
-            std::fs::create_dir_all(&dir).map_err(|e| ApiError::internal(format!("creating {}: {e}", dir.display())))?;
-            store.prepare_rootfs(&image_id, &rw).map_err(store_err)?;
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| ApiError::internal(format!("creating {}: {e}", dir.display())))?;
+            store.hold(&holder, &image_id).map_err(store_err)?;
+            store.prepare_held_rootfs(&holder, &rw).map_err(store_err)?;
             Ok(())
         })
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?;
         if let Err(e) = prep.and_then(|_| self.persist(&rec, true)) {
-            let _ = std::fs::remove_dir_all(self.paths.container_dir(&id));
+            self.discard_created(&id);
             return Err(e);
         }
         // A racing create with the same name: the first insert wins.
         if let Some(owner) = self.name_owner(&name) {
-            let _ = std::fs::remove_dir_all(self.paths.container_dir(&id));
+            self.discard_created(&id);
             return Err(ApiError::conflict(format!(
                 "Conflict. The container name \"/{name}\" is already in use by container \"{owner}\". You have to remove (or rename) that container to be able to reuse that name."
             )));
         }
         self.insert(rec);
-        Ok(ContainerCreateResponse { id, warnings: vec![] })
+        Ok(ContainerCreateResponse {
+            id,
+            warnings: vec![],
+        })
+    }
+}
+
+impl Containers {
+    /// Undoes a create that did not finish: its directory and its layer hold.
+    fn discard_created(&self, id: &str) {
+        let _ = std::fs::remove_dir_all(self.paths.container_dir(id));
+        if let Err(e) = self.store.release(id) {
+            tracing::warn!(%id, error = %e, "releasing the layers of a failed create");
+        }
     }
 }
 
@@ -155,37 +234,59 @@ pub fn hex_encode(b: &[u8]) -> String {
 }
 
 pub fn host_hostname() -> String {
-    nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).unwrap_or_else(|| "localhost".into())
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "localhost".into())
 }
 
-fn merge_config(body: &ContainerCreateBody, img: &ImageConfig) -> Result<ContainerConfig, ApiError> {
+fn merge_config(
+    body: &ContainerCreateBody,
+    img: &ImageConfig,
+) -> Result<ContainerConfig, ApiError> {
     let ic = &img.config;
-    let mut env = ic.env.clone();
-    if !env.iter().any(|e| e.starts_with("PATH=")) {
-        env.insert(0, DEFAULT_PATH.to_owned());
-    }
-    let env = merge_env(&env, body.env.as_deref().unwrap_or(&[]));
+    let env = merge_env(&ic.env, body.env.as_deref().unwrap_or(&[]));
     if let Some(bad) = env.iter().find(|e| e.is_empty() || e.starts_with('=')) {
-        return Err(ApiError::invalid(format!("invalid environment variable: {bad:?}")));
+        return Err(ApiError::invalid(format!(
+            "invalid environment variable: {bad:?}"
+        )));
     }
     // An explicit entrypoint (even empty) replaces the image's and drops the image's cmd.
+    // Stored as given (`[""]` for `--entrypoint ""`, null when neither sets one), as Docker.
     let (entrypoint, cmd) = match &body.entrypoint {
-        Some(ep) => {
-            let ep: Vec<String> = if ep.len() == 1 && ep[0].is_empty() { vec![] } else { ep.clone() };
-            (ep, body.cmd.clone().unwrap_or_default())
-        }
-        None => (
-            ic.entrypoint.clone().unwrap_or_default(),
-            body.cmd.clone().filter(|c| !c.is_empty()).or_else(|| ic.cmd.clone()).unwrap_or_default(),
+        Some(ep) if !ep.is_empty() => (Some(ep.clone()), body.cmd.clone()),
+        _ => (
+            ic.entrypoint.clone().filter(|e| !e.is_empty()),
+            body.cmd
+                .clone()
+                .filter(|c| !c.is_empty())
+                .or_else(|| ic.cmd.clone()),
         ),
     };
-    let mut labels: HashMap<String, String> = ic.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let mut labels: HashMap<String, String> = ic
+        .labels
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     labels.extend(body.labels.clone().unwrap_or_default());
-    let mut exposed: HashMap<String, HashMap<(), ()>> = ic.exposed_ports.keys().map(|k| (k.clone(), HashMap::new())).collect();
+    let mut exposed: HashMap<String, HashMap<(), ()>> = ic
+        .exposed_ports
+        .keys()
+        .map(|k| (k.clone(), HashMap::new()))
+        .collect();
     exposed.extend(body.exposed_ports.clone().unwrap_or_default());
-    let mut volumes: HashMap<String, HashMap<(), ()>> = ic.volumes.keys().map(|k| (k.clone(), HashMap::new())).collect();
+    let mut volumes: HashMap<String, HashMap<(), ()>> = ic
+        .volumes
+        .keys()
+        .map(|k| (k.clone(), HashMap::new()))
+        .collect();
     volumes.extend(body.volumes.clone().unwrap_or_default());
-    let pick = |a: &Option<String>, b: &Option<String>| a.clone().filter(|s| !s.is_empty()).or_else(|| b.clone()).unwrap_or_default();
+    let pick = |a: &Option<String>, b: &Option<String>| {
+        a.clone()
+            .filter(|s| !s.is_empty())
+            .or_else(|| b.clone())
+            .unwrap_or_default()
+    };
     Ok(ContainerConfig {
         hostname: body.hostname.clone(),
         domainname: Some(body.domainname.clone().unwrap_or_default()),
@@ -198,18 +299,22 @@ fn merge_config(body: &ContainerCreateBody, img: &ImageConfig) -> Result<Contain
         open_stdin: Some(body.open_stdin.unwrap_or(false)),
         stdin_once: Some(body.stdin_once.unwrap_or(false)),
         env: Some(env),
-        cmd: Some(cmd),
+        cmd,
         healthcheck: body.healthcheck.clone(),
         args_escaped: body.args_escaped,
         image: body.image.clone(),
         volumes: (!volumes.is_empty()).then_some(volumes),
         working_dir: Some(pick(&body.working_dir, &ic.working_dir)),
-        entrypoint: Some(entrypoint),
+        entrypoint,
         network_disabled: body.network_disabled,
         mac_address: body.mac_address.clone(),
         on_build: body.on_build.clone(),
         labels: Some(labels),
-        stop_signal: body.stop_signal.clone().filter(|s| !s.is_empty()).or_else(|| ic.stop_signal.clone()),
+        stop_signal: body
+            .stop_signal
+            .clone()
+            .filter(|s| !s.is_empty())
+            .or_else(|| ic.stop_signal.clone()),
         stop_timeout: body.stop_timeout,
         shell: body.shell.clone(),
     })
@@ -234,17 +339,26 @@ fn validate_host_config(h: &mut HostConfig) -> Result<(), ApiError> {
     }
     if let (Some(m), Some(s)) = (h.memory, h.memory_swap) {
         if s > 0 && m > 0 && s < m {
-            return Err(ApiError::invalid("Minimum memoryswap limit should be larger than memory limit, see usage"));
+            return Err(ApiError::invalid(
+                "Minimum memoryswap limit should be larger than memory limit, see usage",
+            ));
         }
     }
     if h.nano_cpus.unwrap_or(0) < 0 {
-        return Err(ApiError::invalid("Range of CPUs is from 0.01 to the number of CPUs available"));
+        return Err(ApiError::invalid(
+            "Range of CPUs is from 0.01 to the number of CPUs available",
+        ));
     }
     if h.nano_cpus.unwrap_or(0) > 0 && h.cpu_quota.unwrap_or(0) > 0 {
-        return Err(ApiError::invalid("Conflicting options: Nano CPUs and CPU Period cannot both be set"));
+        return Err(ApiError::invalid(
+            "Conflicting options: Nano CPUs and CPU Period cannot both be set",
+        ));
     }
     if let Some(ncpu) = h.nano_cpus.filter(|n| *n > 0) {
-        let max = std::thread::available_parallelism().map(|n| n.get() as i64).unwrap_or(1) * 1_000_000_000;
+        let max = std::thread::available_parallelism()
+            .map(|n| n.get() as i64)
+            .unwrap_or(1)
+            * 1_000_000_000;
         if ncpu > max {
             return Err(ApiError::invalid(format!(
                 "Range of CPUs is from 0.01 to {}.00, as there are only {} CPUs available",
@@ -253,15 +367,25 @@ fn validate_host_config(h: &mut HostConfig) -> Result<(), ApiError> {
             )));
         }
     }
-    let restart = h.restart_policy.as_ref().and_then(|r| r.name.clone()).map(|n| n.to_string()).unwrap_or_default();
+    let restart = h
+        .restart_policy
+        .as_ref()
+        .and_then(|r| r.name)
+        .map(|n| n.to_string())
+        .unwrap_or_default();
     if h.auto_remove.unwrap_or(false) && !restart.is_empty() && restart != "no" {
-        return Err(ApiError::invalid("conflicting options: cannot specify both --restart and --rm"));
+        return Err(ApiError::invalid(
+            "conflicting options: cannot specify both --restart and --rm",
+        ));
     }
     for b in h.binds.clone().unwrap_or_default() {
         parse_bind(&b)?;
     }
     if h.mounts.as_ref().is_some_and(|m| !m.is_empty()) {
-        return Err(ApiError::new(ErrorKind::NotImplemented, "--mount is not supported yet: use -v host:container[:ro]"));
+        return Err(ApiError::new(
+            ErrorKind::NotImplemented,
+            "--mount is not supported yet: use -v host:container[:ro]",
+        ));
     }
     Ok(())
 }
@@ -279,11 +403,23 @@ pub fn parse_bind(spec: &str) -> Result<Bind, ApiError> {
     let (src, dst, opts) = match parts.as_slice() {
         [s, d] => (*s, *d, ""),
         [s, d, o] => (*s, *d, *o),
-        [_] => return Err(ApiError::new(ErrorKind::NotImplemented, format!("anonymous volumes are not supported yet: {spec}"))),
-        _ => return Err(ApiError::invalid(format!("invalid volume specification: '{spec}'"))),
+        [_] => {
+            return Err(ApiError::new(
+                ErrorKind::NotImplemented,
+                format!("anonymous volumes are not supported yet: {spec}"),
+            ))
+        }
+        _ => {
+            return Err(ApiError::invalid(format!(
+                "invalid volume specification: '{spec}'"
+            )))
+        }
     };
     if !src.starts_with('/') {
-        return Err(ApiError::new(ErrorKind::NotImplemented, format!("named volumes are not supported yet: {spec}")));
+        return Err(ApiError::new(
+            ErrorKind::NotImplemented,
+            format!("named volumes are not supported yet: {spec}"),
+        ));
     }
     if !dst.starts_with('/') {
         return Err(ApiError::invalid(format!("invalid volume specification: '{spec}': invalid mount config for type \"bind\": invalid mount path: '{dst}' mount path must be absolute")));
@@ -295,12 +431,17 @@ pub fn parse_bind(spec: &str) -> Result<Bind, ApiError> {
     for o in opts.split(',').filter(|o| !o.is_empty()) {
         match o {
             "ro" => readonly = true,
-            "rw" | "z" | "Z" | "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave" | "nocopy" | "consistent" | "cached" | "delegated" => {}
+            "rw" | "z" | "Z" | "private" | "rprivate" | "shared" | "rshared" | "slave"
+            | "rslave" | "nocopy" | "consistent" | "cached" | "delegated" => {}
             _ => return Err(ApiError::invalid(format!("invalid mode: {o}"))),
         }
     }
     let _ = Path::new(src);
-    Ok(Bind { source: src.to_owned(), destination: dst.to_owned(), readonly })
+    Ok(Bind {
+        source: src.to_owned(),
+        destination: dst.to_owned(),
+        readonly,
+    })
 }
 
 #[cfg(test)]
@@ -309,17 +450,30 @@ mod tests {
 
     #[test]
     fn env_merge_overrides() {
-        let m = merge_env(&["PATH=/bin".into(), "A=1".into()], &["A=2".into(), "B=3".into()]);
+        let m = merge_env(
+            &["PATH=/bin".into(), "A=1".into()],
+            &["A=2".into(), "B=3".into()],
+        );
         assert_eq!(m, vec!["PATH=/bin", "A=2", "B=3"]);
     }
 
     #[test]
     fn binds() {
-        assert_eq!(parse_bind("/h:/c:ro").unwrap(), Bind { source: "/h".into(), destination: "/c".into(), readonly: true });
+        assert_eq!(
+            parse_bind("/h:/c:ro").unwrap(),
+            Bind {
+                source: "/h".into(),
+                destination: "/c".into(),
+                readonly: true
+            }
+        );
         assert!(!parse_bind("/h:/c").unwrap().readonly);
         assert!(parse_bind("/h:rel").is_err());
         assert!(parse_bind("/h:/c:bogus").is_err());
         assert!(parse_bind("/h:/").is_err());
-        assert_eq!(parse_bind("name:/c").unwrap_err().kind, ErrorKind::NotImplemented);
+        assert_eq!(
+            parse_bind("name:/c").unwrap_err().kind,
+            ErrorKind::NotImplemented
+        );
     }
 }

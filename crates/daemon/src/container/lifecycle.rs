@@ -51,7 +51,12 @@ pub fn parse_signal(s: &str) -> Result<i32, ApiError> {
         "SYS" => 31,
         _ => {
             if let Some(rt) = name.strip_prefix("RTMIN+") {
-                return rt.parse::<i32>().ok().filter(|n| (0..=30).contains(n)).map(|n| 34 + n).ok_or_else(|| ApiError::invalid(format!("Invalid signal: {s}")));
+                return rt
+                    .parse::<i32>()
+                    .ok()
+                    .filter(|n| (0..=30).contains(n))
+                    .map(|n| 34 + n)
+                    .ok_or_else(|| ApiError::invalid(format!("Invalid signal: {s}")));
             }
             return Err(ApiError::invalid(format!("Invalid signal: {s}")));
         }
@@ -70,14 +75,24 @@ impl Containers {
         }
     }
 
-    pub async fn stop_container(&self, key: &str, signal: Option<String>, timeout: Option<i64>) -> Result<(), ApiError> {
+    pub async fn stop_container(
+        &self,
+        key: &str,
+        signal: Option<String>,
+        timeout: Option<i64>,
+    ) -> Result<(), ApiError> {
         let c = self.get(key)?;
         let _op = c.op.lock().await;
         self.stop_locked(&c, signal, timeout).await
     }
 
     /// Stop with the op lock held: signal, grace period, then SIGKILL to every process.
-    pub(crate) async fn stop_locked(&self, c: &Ctr, signal: Option<String>, timeout: Option<i64>) -> Result<(), ApiError> {
+    pub(crate) async fn stop_locked(
+        &self,
+        c: &Ctr,
+        signal: Option<String>,
+        timeout: Option<i64>,
+    ) -> Result<(), ApiError> {
         let rec = c.snapshot();
         if !rec.state.status.is_running() {
             return Err(ApiError::not_modified());
@@ -91,7 +106,11 @@ impl Containers {
         let seq = c.exits.borrow().seq;
         let shim = self.shim(&c.id);
         if shim.kill(sig, false).await.is_ok() {
-            let t = if grace < 0 { None } else { Some(Duration::from_secs(grace as u64)) };
+            let t = if grace < 0 {
+                None
+            } else {
+                Some(Duration::from_secs(grace as u64))
+            };
             if Self::wait_exit_after(c, seq, t).await {
                 return Ok(());
             }
@@ -111,15 +130,26 @@ impl Containers {
             None => 9,
         };
         if !c.status().can_kill() {
-            return Err(ApiError::conflict(format!("Cannot kill container: {}: Container {} is not running", key, c.id)));
+            return Err(ApiError::conflict(format!(
+                "Cannot kill container: {}: Container {} is not running",
+                key, c.id
+            )));
         }
         if sig == 9 || sig == 15 || sig == 2 {
             self.update(&c, |r| r.manually_stopped = true);
         }
-        self.shim(&c.id).kill(sig, sig == 9).await.map_err(|e| ApiError::internal(format!("Cannot kill container: {key}: {e}")))
+        self.shim(&c.id)
+            .kill(sig, sig == 9)
+            .await
+            .map_err(|e| ApiError::internal(format!("Cannot kill container: {key}: {e}")))
     }
 
-    pub async fn restart_container(self: &Arc<Self>, key: &str, signal: Option<String>, timeout: Option<i64>) -> Result<(), ApiError> {
+    pub async fn restart_container(
+        self: &Arc<Self>,
+        key: &str,
+        signal: Option<String>,
+        timeout: Option<i64>,
+    ) -> Result<(), ApiError> {
         let c = self.get(key)?;
         {
             let _op = c.op.lock().await;
@@ -131,7 +161,11 @@ impl Containers {
         }
         // The exit monitor records the exit asynchronously; wait until it has.
         let mut rx = c.exits.subscribe();
-        let _ = tokio::time::timeout(Duration::from_secs(5), rx.wait_for(|_| !c.status().is_running())).await;
+        let _ = tokio::time::timeout(
+            Duration::from_secs(5),
+            rx.wait_for(|_| !c.status().is_running()),
+        )
+        .await;
         match self.start_container(&c.id).await {
             Ok(()) => Ok(()),
             Err(e) if e.kind == berth_api::ErrorKind::NotModified => Ok(()),
@@ -139,7 +173,11 @@ impl Containers {
         }
     }
 
-    pub async fn wait_container(&self, key: &str, cond: WaitCondition) -> Result<BoxFuture<ContainerWaitResponse>, ApiError> {
+    pub async fn wait_container(
+        &self,
+        key: &str,
+        cond: WaitCondition,
+    ) -> Result<BoxFuture<ContainerWaitResponse>, ApiError> {
         let c = self.get(key)?;
         let mut rx = c.exits.subscribe();
         let (seq, status) = (rx.borrow().seq, c.status());
@@ -167,16 +205,27 @@ impl Containers {
         }))
     }
 
-    pub async fn remove_container(self: &Arc<Self>, key: &str, force: bool) -> Result<(), ApiError> {
+    pub async fn remove_container(
+        self: &Arc<Self>,
+        key: &str,
+        force: bool,
+    ) -> Result<(), ApiError> {
         let c = self.get(key)?;
         let _op = c.op.lock().await;
         let status = c.status();
         if status == Status::Removing {
-            return Err(ApiError::conflict(format!("removal of container {} is already in progress", c.id)));
+            return Err(ApiError::conflict(format!(
+                "removal of container {} is already in progress",
+                c.id
+            )));
         }
         if !status.can_delete() {
             if !force {
-                let what = if status == Status::Paused { "paused" } else { "running" };
+                let what = if status == Status::Paused {
+                    "paused"
+                } else {
+                    "running"
+                };
                 return Err(ApiError::conflict(format!(
                     "cannot remove container \"/{}\": container is {what}: stop the container before removing or force remove",
                     c.snapshot().name
@@ -185,27 +234,39 @@ impl Containers {
             let seq = c.exits.borrow().seq;
             let _ = self.shim(&c.id).kill(9, true).await;
             if !Self::wait_exit_after(&c, seq, Some(Duration::from_secs(30))).await {
-                return Err(ApiError::internal(format!("could not kill container {}", c.id)));
+                return Err(ApiError::internal(format!(
+                    "could not kill container {}",
+                    c.id
+                )));
             }
         }
         self.update(&c, |r| r.state.status = Status::Removing);
         let paths = self.paths.clone();
+        let store = self.store.clone();
         let id = c.id.clone();
         let res = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
             super::start::cleanup_bundle(&paths.bundle(&id));
             let dir = paths.container_dir(&id);
-            // Move aside first so a crash never leaves a half-deleted container that loads.
+            // The record goes first so a crash never leaves a half-deleted container that
+            // loads; restore removes directories without a record and their layer holds.
             let _ = std::fs::remove_file(dir.join("config.v2.json"));
             match std::fs::remove_dir_all(&dir) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-                _ => Ok(()),
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                _ => {}
             }
+            if let Err(e) = store.release(&id) {
+                tracing::warn!(%id, error = %e, "releasing the container's layers");
+            }
+            Ok(())
         })
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?;
         if let Err(e) = res {
             self.update(&c, |r| r.state.status = Status::Dead);
-            return Err(ApiError::internal(format!("unable to remove filesystem for {}: {e}", c.id)));
+            return Err(ApiError::internal(format!(
+                "unable to remove filesystem for {}: {e}",
+                c.id
+            )));
         }
         self.forget(&c.id);
         c.exits.send_modify(|ev| ev.removed = true);

@@ -28,15 +28,25 @@ struct Line {
 
 fn decode(raw: &str) -> Option<Line> {
     let e: Entry = serde_json::from_str(raw).ok()?;
-    let nanos = chrono::DateTime::parse_from_rfc3339(&e.time).ok()?.timestamp_nanos_opt()?;
-    Some(Line { stream: if e.stream == "stderr" { 2 } else { 1 }, nanos, time: e.time, data: e.log })
+    let nanos = chrono::DateTime::parse_from_rfc3339(&e.time)
+        .ok()?
+        .timestamp_nanos_opt()?;
+    Some(Line {
+        stream: if e.stream == "stderr" { 2 } else { 1 },
+        nanos,
+        time: e.time,
+        data: e.log,
+    })
 }
 
 /// Docker prints log timestamps with a fixed nine-digit fraction.
 fn fixed_time(nanos: i64, fallback: &str) -> String {
-    chrono::DateTime::from_timestamp(nanos.div_euclid(1_000_000_000), nanos.rem_euclid(1_000_000_000) as u32)
-        .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.9fZ").to_string())
-        .unwrap_or_else(|| fallback.to_owned())
+    chrono::DateTime::from_timestamp(
+        nanos.div_euclid(1_000_000_000),
+        nanos.rem_euclid(1_000_000_000) as u32,
+    )
+    .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.9fZ").to_string())
+    .unwrap_or_else(|| fallback.to_owned())
 }
 
 struct Filter {
@@ -54,8 +64,15 @@ impl Filter {
         if self.opts.until > 0 && l.nanos > self.opts.until {
             return None;
         }
-        let data = if self.opts.timestamps { format!("{} {}", fixed_time(l.nanos, &l.time), l.data) } else { l.data };
-        Some(LogChunk { stream: l.stream, data: Bytes::from(data) })
+        let data = if self.opts.timestamps {
+            format!("{} {}", fixed_time(l.nanos, &l.time), l.data)
+        } else {
+            l.data
+        };
+        Some(LogChunk {
+            stream: l.stream,
+            data: Bytes::from(data),
+        })
     }
 }
 
@@ -67,13 +84,17 @@ fn log_files(base: &Path) -> Vec<PathBuf> {
             for e in rd.flatten() {
                 let fname = e.file_name();
                 let Some(f) = fname.to_str() else { continue };
-                if let Some(n) = f.strip_prefix(name).and_then(|s| s.strip_prefix('.')).and_then(|s| s.parse::<u32>().ok()) {
+                if let Some(n) = f
+                    .strip_prefix(name)
+                    .and_then(|s| s.strip_prefix('.'))
+                    .and_then(|s| s.parse::<u32>().ok())
+                {
                     rotated.push((n, e.path()));
                 }
             }
         }
     }
-    rotated.sort_by(|a, b| b.0.cmp(&a.0));
+    rotated.sort_by_key(|r| std::cmp::Reverse(r.0));
     let mut out: Vec<PathBuf> = rotated.into_iter().map(|(_, p)| p).collect();
     out.push(base.to_owned());
     out
@@ -86,7 +107,9 @@ fn read_existing(base: &Path, filter: &Filter) -> (Vec<LogChunk>, u64, u64) {
     let mut offset = 0;
     let mut ino = 0;
     for path in log_files(base) {
-        let Ok(f) = std::fs::File::open(&path) else { continue };
+        let Ok(f) = std::fs::File::open(&path) else {
+            continue;
+        };
         let is_current = path == base;
         if is_current {
             ino = f.metadata().map(|m| m.ino()).unwrap_or(0);
@@ -121,13 +144,24 @@ fn read_existing(base: &Path, filter: &Filter) -> (Vec<LogChunk>, u64, u64) {
 }
 
 impl Containers {
-    pub async fn container_logs(&self, key: &str, opts: LogsOptions) -> Result<(bool, BoxStream<LogChunk>), ApiError> {
+    pub async fn container_logs(
+        &self,
+        key: &str,
+        opts: LogsOptions,
+    ) -> Result<(bool, BoxStream<LogChunk>), ApiError> {
         let c = self.get(key)?;
         let rec = c.snapshot();
         let tty = rec.config.tty.unwrap_or(false);
-        let driver = rec.host_config.log_config.as_ref().and_then(|l| l.typ.clone()).unwrap_or_default();
+        let driver = rec
+            .host_config
+            .log_config
+            .as_ref()
+            .and_then(|l| l.typ.clone())
+            .unwrap_or_default();
         if driver == "none" {
-            return Err(ApiError::invalid("configured logging driver does not support reading"));
+            return Err(ApiError::invalid(
+                "configured logging driver does not support reading",
+            ));
         }
         let base = self.paths.log_path(&rec.id);
         let follow = opts.follow;
@@ -173,7 +207,9 @@ impl Containers {
                                     offset += n as u64;
                                     partial.push_str(&line);
                                     if partial.ends_with('\n') {
-                                        if let Some(ch) = decode(partial.trim_end()).and_then(|l| filter.chunk(l)) {
+                                        if let Some(ch) =
+                                            decode(partial.trim_end()).and_then(|l| filter.chunk(l))
+                                        {
                                             if tx.blocking_send(ch).is_err() {
                                                 return;
                                             }
@@ -191,7 +227,10 @@ impl Containers {
                 if tx.is_closed() {
                     return;
                 }
-                let exited = { let ev = exits.borrow(); ev.seq > start_seq || ev.removed };
+                let exited = {
+                    let ev = exits.borrow();
+                    ev.seq > start_seq || ev.removed
+                };
                 if exited {
                     // One more pass to pick up the shim's final flush.
                     last_round = true;
@@ -217,17 +256,53 @@ mod tests {
     fn reads_rotated_in_order_with_tail() {
         let d = tempfile::tempdir().unwrap();
         let base = d.path().join("x-json.log");
-        let line = |s: &str, stream: &str| format!("{{\"log\":\"{s}\\n\",\"stream\":\"{stream}\",\"time\":\"2026-01-01T00:00:00.5Z\"}}\n");
+        let line = |s: &str, stream: &str| {
+            format!("{{\"log\":\"{s}\\n\",\"stream\":\"{stream}\",\"time\":\"2026-01-01T00:00:00.5Z\"}}\n")
+        };
         std::fs::write(d.path().join("x-json.log.2"), line("a", "stdout")).unwrap();
         std::fs::write(d.path().join("x-json.log.1"), line("b", "stderr")).unwrap();
-        std::fs::write(&base, format!("{}{}", line("c", "stdout"), "{\"log\":\"partial")).unwrap();
-        let all = LogsOptions { stdout: true, stderr: true, ..Default::default() };
+        std::fs::write(
+            &base,
+            format!("{}{}", line("c", "stdout"), "{\"log\":\"partial"),
+        )
+        .unwrap();
+        let all = LogsOptions {
+            stdout: true,
+            stderr: true,
+            ..Default::default()
+        };
         let (chunks, _, _) = read_existing(&base, &Filter { opts: all.clone() });
-        let got: Vec<_> = chunks.iter().map(|c| (c.stream, String::from_utf8_lossy(&c.data).into_owned())).collect();
-        assert_eq!(got, vec![(1, "a\n".into()), (2, "b\n".into()), (1, "c\n".into())]);
-        let (chunks, _, _) = read_existing(&base, &Filter { opts: LogsOptions { tail: Some(1), ..all.clone() } });
+        let got: Vec<_> = chunks
+            .iter()
+            .map(|c| (c.stream, String::from_utf8_lossy(&c.data).into_owned()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![(1, "a\n".into()), (2, "b\n".into()), (1, "c\n".into())]
+        );
+        let (chunks, _, _) = read_existing(
+            &base,
+            &Filter {
+                opts: LogsOptions {
+                    tail: Some(1),
+                    ..all.clone()
+                },
+            },
+        );
         assert_eq!(chunks.len(), 1);
-        let (chunks, _, _) = read_existing(&base, &Filter { opts: LogsOptions { stderr: false, timestamps: true, ..all } });
-        assert_eq!(String::from_utf8_lossy(&chunks[0].data), "2026-01-01T00:00:00.500000000Z a\n");
+        let (chunks, _, _) = read_existing(
+            &base,
+            &Filter {
+                opts: LogsOptions {
+                    stderr: false,
+                    timestamps: true,
+                    ..all
+                },
+            },
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&chunks[0].data),
+            "2026-01-01T00:00:00.500000000Z a\n"
+        );
     }
 }

@@ -20,8 +20,7 @@ use tokio::sync::{oneshot, watch};
 use crate::fsutil::write_atomic;
 use crate::paths::Paths;
 
-pub use create::{hex_encode as hex_id, host_hostname, merge_env, store_err};
-pub use lifecycle::parse_signal;
+pub use create::{hex_encode as hex_id, host_hostname, process_env, store_err};
 
 /// Lifecycle state, with the guards of each verb (youki `state.rs` style).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,9 +49,6 @@ impl Status {
     }
     pub fn is_running(self) -> bool {
         matches!(self, Status::Running | Status::Paused | Status::Restarting)
-    }
-    pub fn can_start(self) -> bool {
-        matches!(self, Status::Created | Status::Exited)
     }
     pub fn can_kill(self) -> bool {
         matches!(self, Status::Running | Status::Paused | Status::Restarting)
@@ -141,7 +137,10 @@ pub struct Ctr {
 
 impl Ctr {
     fn new(rec: Record) -> Arc<Self> {
-        let (exits, _) = watch::channel(ExitEvent { code: rec.state.exit_code, ..Default::default() });
+        let (exits, _) = watch::channel(ExitEvent {
+            code: rec.state.exit_code,
+            ..Default::default()
+        });
         Arc::new(Self {
             id: rec.id.clone(),
             op: tokio::sync::Mutex::new(()),
@@ -166,11 +165,20 @@ pub struct Containers {
 
 impl Containers {
     pub fn new(paths: Arc<Paths>, store: Arc<berth_store::Store>) -> Arc<Self> {
-        Arc::new(Self { paths, store, map: RwLock::new(HashMap::new()) })
+        Arc::new(Self {
+            paths,
+            store,
+            map: RwLock::new(HashMap::new()),
+        })
     }
 
     pub fn all(&self) -> Vec<Arc<Ctr>> {
-        self.map.read().expect("map lock").values().cloned().collect()
+        self.map
+            .read()
+            .expect("map lock")
+            .values()
+            .cloned()
+            .collect()
     }
 
     /// Finds by full ID, then exact name, then unique ID prefix (Docker's order).
@@ -183,14 +191,19 @@ impl Containers {
             return Ok(c.clone());
         }
         let name = key.strip_prefix('/').unwrap_or(key);
-        if let Some(c) = map.values().find(|c| c.rec.lock().expect("record lock").name == name) {
+        if let Some(c) = map
+            .values()
+            .find(|c| c.rec.lock().expect("record lock").name == name)
+        {
             return Ok(c.clone());
         }
         let matches: Vec<_> = map.values().filter(|c| c.id.starts_with(key)).collect();
         match matches.len() {
             1 => Ok(matches[0].clone()),
             0 => Err(ApiError::not_found(format!("No such container: {key}"))),
-            _ => Err(ApiError::invalid(format!("multiple IDs found with provided prefix: {key}"))),
+            _ => Err(ApiError::invalid(format!(
+                "multiple IDs found with provided prefix: {key}"
+            ))),
         }
     }
 
@@ -205,7 +218,10 @@ impl Containers {
 
     pub(crate) fn insert(&self, rec: Record) -> Arc<Ctr> {
         let c = Ctr::new(rec);
-        self.map.write().expect("map lock").insert(c.id.clone(), c.clone());
+        self.map
+            .write()
+            .expect("map lock")
+            .insert(c.id.clone(), c.clone());
         c
     }
 
@@ -214,8 +230,24 @@ impl Containers {
     }
 
     /// Whether any container uses image `image_id`.
-    pub fn image_in_use(&self, image_id: &str) -> bool {
-        self.map.read().expect("map lock").values().any(|c| c.rec.lock().expect("record lock").image_id == image_id)
+    /// A container using the image, a running one first (Docker names it in rmi's conflict).
+    pub fn image_user(&self, image_id: &str) -> Option<berth_store::ImageUser> {
+        let map = self.map.read().expect("map lock");
+        let mut found: Option<berth_store::ImageUser> = None;
+        for c in map.values() {
+            let r = c.rec.lock().expect("record lock");
+            if r.image_id != image_id {
+                continue;
+            }
+            let running = r.state.status.is_running();
+            if found.as_ref().is_none_or(|f| running && !f.running) {
+                found = Some(berth_store::ImageUser {
+                    container_id: r.id.clone(),
+                    running,
+                });
+            }
+        }
+        found
     }
 
     pub(crate) fn shim(&self, id: &str) -> ShimClient {
@@ -224,9 +256,14 @@ impl Containers {
 
     /// Persists the record (temp file + rename).
     pub(crate) fn persist(&self, rec: &Record, durable: bool) -> Result<(), ApiError> {
-        let data = serde_json::to_vec(rec).map_err(|e| ApiError::internal(format!("encoding container state: {e}")))?;
-        write_atomic(&self.paths.container_dir(&rec.id).join("config.v2.json"), &data, durable)
-            .map_err(|e| ApiError::internal(format!("saving container state: {e}")))
+        let data = serde_json::to_vec(rec)
+            .map_err(|e| ApiError::internal(format!("encoding container state: {e}")))?;
+        write_atomic(
+            &self.paths.container_dir(&rec.id).join("config.v2.json"),
+            &data,
+            durable,
+        )
+        .map_err(|e| ApiError::internal(format!("saving container state: {e}")))
     }
 
     /// Updates the record under its lock and persists it.
@@ -243,12 +280,26 @@ impl Containers {
     pub fn load_all(&self) -> Vec<Arc<Ctr>> {
         let dir = self.paths.data_root.join("containers");
         let mut out = Vec::new();
-        let Ok(rd) = std::fs::read_dir(&dir) else { return out };
+        let Ok(rd) = std::fs::read_dir(&dir) else {
+            return out;
+        };
         for e in rd.flatten() {
             let p = e.path().join("config.v2.json");
-            match std::fs::read(&p).map_err(|e| e.to_string()).and_then(|d| serde_json::from_slice::<Record>(&d).map_err(|e| e.to_string())) {
+            if !p.exists() && e.path().is_dir() {
+                // A create or removal cut short by a crash (the record is written last and
+                // removed first): nothing refers to it.
+                tracing::info!(path = %e.path().display(), "removing an unfinished container directory");
+                let _ = std::fs::remove_dir_all(e.path());
+                continue;
+            }
+            match std::fs::read(&p)
+                .map_err(|e| e.to_string())
+                .and_then(|d| serde_json::from_slice::<Record>(&d).map_err(|e| e.to_string()))
+            {
                 Ok(rec) => out.push(self.insert(rec)),
-                Err(err) => tracing::warn!(path = %p.display(), %err, "skipping unreadable container state"),
+                Err(err) => {
+                    tracing::warn!(path = %p.display(), %err, "skipping unreadable container state")
+                }
             }
         }
         out

@@ -25,7 +25,10 @@ impl Containers {
         match rec.state.status {
             s if s.is_running() => return Err(ApiError::not_modified()),
             Status::Removing | Status::Dead => {
-                return Err(ApiError::conflict(format!("container {} is marked for removal and cannot be started", rec.id)))
+                return Err(ApiError::conflict(format!(
+                    "container {} is marked for removal and cannot be started",
+                    rec.id
+                )))
             }
             _ => {}
         }
@@ -44,7 +47,9 @@ impl Containers {
                 Ok(())
             }
             Err(e) => {
-                let code = if e.message.contains("executable file not found") || e.message.contains("no such file or directory") {
+                let code = if e.message.contains("executable file not found")
+                    || e.message.contains("no such file or directory")
+                {
                     127
                 } else if e.message.contains("permission denied") {
                     126
@@ -83,9 +88,10 @@ impl Containers {
         let store = self.store.clone();
         let rec2 = rec.clone();
         let b2 = bundle.clone();
-        let prepared = tokio::task::spawn_blocking(move || prepare_bundle(&this_paths, &store, &rec2, &b2))
-            .await
-            .map_err(|e| ApiError::internal(e.to_string()))?;
+        let prepared =
+            tokio::task::spawn_blocking(move || prepare_bundle(&this_paths, &store, &rec2, &b2))
+                .await
+                .map_err(|e| ApiError::internal(e.to_string()))?;
         if let Err(e) = prepared {
             cleanup_bundle(&bundle);
             return Err(e);
@@ -129,7 +135,11 @@ impl Containers {
                     Some(s) => s,
                     None => {
                         tracing::warn!(id = %c.id, error = %e, "lost the shim; marking the container exited");
-                        ExitStatus { code: 255, exited_at: now_rfc3339(), oom_killed: false }
+                        ExitStatus {
+                            code: 255,
+                            exited_at: now_rfc3339(),
+                            oom_killed: false,
+                        }
                     }
                 },
             };
@@ -172,7 +182,10 @@ impl Containers {
 fn shim_create_error(e: ShimError) -> ApiError {
     match e {
         ShimError::Create(msg) => {
-            let kind = if msg.contains("executable file not found") || msg.contains("no such file or directory") || msg.contains("permission denied") {
+            let kind = if msg.contains("executable file not found")
+                || msg.contains("no such file or directory")
+                || msg.contains("permission denied")
+            {
                 ErrorKind::InvalidArgument
             } else {
                 ErrorKind::Internal
@@ -199,58 +212,88 @@ fn io_err(what: &str, e: impl std::fmt::Display) -> ApiError {
 
 /// Everything before the shim: rootfs mount, user lookup, workdir, /etc files, config.json,
 /// shim.json. Blocking.
-fn prepare_bundle(paths: &crate::paths::Paths, store: &berth_store::Store, rec: &Record, bundle: &Path) -> Result<(), ApiError> {
+fn prepare_bundle(
+    paths: &crate::paths::Paths,
+    store: &berth_store::Store,
+    rec: &Record,
+    bundle: &Path,
+) -> Result<(), ApiError> {
     let rootfs = bundle.join("rootfs");
     // A leftover from a crash: start clean.
     cleanup_bundle(bundle);
     std::fs::create_dir_all(&rootfs).map_err(|e| io_err("creating bundle", e))?;
     let dir = paths.container_dir(&rec.id);
-    let mount = store.prepare_rootfs(&rec.image_id, &dir.join("rw")).map_err(store_err)?;
-    mount.mount(&rootfs).map_err(|e| io_err("mounting rootfs", e))?;
+    let mount = store
+        .prepare_held_rootfs(&rec.id, &dir.join("rw"))
+        .map_err(store_err)?;
+    mount
+        .mount(&rootfs)
+        .map_err(|e| io_err("mounting rootfs", e))?;
 
     let cfg = &rec.config;
     let hc = &rec.host_config;
-    let user = user::resolve(&rootfs, cfg.user.as_deref().unwrap_or(""), hc.group_add.as_deref().unwrap_or(&[]))
-        .map_err(|e| ApiError::invalid(e.to_string()))?;
-    let cwd = cfg.working_dir.clone().filter(|w| !w.is_empty()).unwrap_or_else(|| "/".into());
+    let user = user::resolve(
+        &rootfs,
+        cfg.user.as_deref().unwrap_or(""),
+        hc.group_add.as_deref().unwrap_or(&[]),
+    )
+    .map_err(|e| ApiError::invalid(e.to_string()))?;
+    let cwd = cfg
+        .working_dir
+        .clone()
+        .filter(|w| !w.is_empty())
+        .unwrap_or_else(|| "/".into());
     if cwd != "/" {
-        mkdir_all_in_root(&rootfs, &cwd, user.uid, user.gid).map_err(|e| io_err("creating working directory", e))?;
+        mkdir_all_in_root(&rootfs, &cwd, user.uid, user.gid)
+            .map_err(|e| io_err("creating working directory", e))?;
     }
     let network = match hc.network_mode.as_deref() {
         Some("host") => NetworkMode::Host,
         _ => NetworkMode::None,
     };
     let hostname = cfg.hostname.clone().unwrap_or_default();
-    let (hostname_p, hosts_p, resolv_p) = write_etc_files(&dir, &hostname, network == NetworkMode::Host)?;
+    let (hostname_p, hosts_p, resolv_p) =
+        write_etc_files(&dir, &hostname, network == NetworkMode::Host)?;
 
-    let mut env = cfg.env.clone().unwrap_or_default();
-    let has = |env: &[String], k: &str| env.iter().any(|e| e.split_once('=').map(|(a, _)| a) == Some(k));
-    if !has(&env, "HOSTNAME") {
-        env.insert(usize::from(has(&env, "PATH")), format!("HOSTNAME={hostname}"));
-    }
-    if cfg.tty.unwrap_or(false) && !has(&env, "TERM") {
-        env.push("TERM=xterm".into());
-    }
-    if !has(&env, "HOME") {
-        env.push(format!("HOME={}", user.home));
-    }
+    let env = super::process_env(
+        cfg.env.as_deref().unwrap_or(&[]),
+        &[],
+        &hostname,
+        cfg.tty.unwrap_or(false),
+        &user.home,
+    );
 
     let mut mounts = Vec::new();
     for b in hc.binds.clone().unwrap_or_default() {
         let b = parse_bind(&b)?;
         let src = PathBuf::from(&b.source);
         if !src.exists() {
-            std::fs::create_dir_all(&src).map_err(|e| io_err(&format!("creating bind source {}", src.display()), e))?;
+            std::fs::create_dir_all(&src)
+                .map_err(|e| io_err(&format!("creating bind source {}", src.display()), e))?;
         }
-        mounts.push(BindMount { source: src, destination: b.destination, readonly: b.readonly });
+        mounts.push(BindMount {
+            source: src,
+            destination: b.destination,
+            readonly: b.readonly,
+        });
     }
     let user_dests: Vec<String> = mounts.iter().map(|m| m.destination.clone()).collect();
-    for (src, dst) in [(hostname_p, "/etc/hostname"), (hosts_p, "/etc/hosts"), (resolv_p, "/etc/resolv.conf")] {
+    for (src, dst) in [
+        (hostname_p, "/etc/hostname"),
+        (hosts_p, "/etc/hosts"),
+        (resolv_p, "/etc/resolv.conf"),
+    ] {
         if !user_dests.iter().any(|d| d == dst) {
-            mounts.push(BindMount { source: src, destination: dst.into(), readonly: false });
+            mounts.push(BindMount {
+                source: src,
+                destination: dst.into(),
+                readonly: false,
+            });
         }
     }
-    let argv: Vec<String> = std::iter::once(rec.path.clone()).chain(rec.args.iter().cloned()).collect();
+    let argv: Vec<String> = std::iter::once(rec.path.clone())
+        .chain(rec.args.iter().cloned())
+        .collect();
     let opts = SpecOptions {
         id: rec.id.clone(),
         rootfs: rootfs.clone(),
@@ -262,7 +305,11 @@ fn prepare_bundle(paths: &crate::paths::Paths, store: &berth_store::Store, rec: 
         gid: user.gid,
         additional_gids: user.additional_gids,
         tty: cfg.tty.unwrap_or(false),
-        hostname: if network == NetworkMode::Host { String::new() } else { hostname },
+        hostname: if network == NetworkMode::Host {
+            String::new()
+        } else {
+            hostname
+        },
         domainname: cfg.domainname.clone().unwrap_or_default(),
         network,
         mounts,
@@ -274,19 +321,32 @@ fn prepare_bundle(paths: &crate::paths::Paths, store: &berth_store::Store, rec: 
         cpu_period: hc.cpu_period.unwrap_or(0).max(0) as u64,
         cpuset_cpus: hc.cpuset_cpus.clone().unwrap_or_default(),
         pids_limit: hc.pids_limit.unwrap_or(0),
-        cgroup_parent: hc.cgroup_parent.clone().filter(|p| !p.is_empty()).map(|p| format!("{}/{}", p.trim_end_matches('/'), rec.id)),
+        cgroup_parent: hc
+            .cgroup_parent
+            .clone()
+            .filter(|p| !p.is_empty())
+            .map(|p| format!("{}/{}", p.trim_end_matches('/'), rec.id)),
         privileged: hc.privileged.unwrap_or(false),
         cap_add: hc.cap_add.clone().unwrap_or_default(),
         cap_drop: hc.cap_drop.clone().unwrap_or_default(),
-        no_new_privileges: hc.security_opt.as_deref().unwrap_or(&[]).iter().any(|o| o == "no-new-privileges" || o == "no-new-privileges:true" || o == "no-new-privileges=true"),
+        no_new_privileges: hc.security_opt.as_deref().unwrap_or(&[]).iter().any(|o| {
+            o == "no-new-privileges"
+                || o == "no-new-privileges:true"
+                || o == "no-new-privileges=true"
+        }),
         seccomp: None,
         shm_size: hc.shm_size.unwrap_or(0),
         sysctls: hc.sysctls.clone().unwrap_or_default().into_iter().collect(),
-        console_size: hc.console_size.as_ref().filter(|v| v.len() == 2 && v[0] > 0).map(|v| (v[0] as u16, v[1] as u16)),
+        console_size: hc
+            .console_size
+            .as_ref()
+            .filter(|v| v.len() == 2 && v[0] > 0)
+            .map(|v| (v[0] as u16, v[1] as u16)),
     };
     let spec = spec::build(&opts).map_err(|e| ApiError::from_chain(&e))?;
     let spec_json = serde_json::to_vec(&spec).map_err(|e| io_err("encoding spec", e))?;
-    write_atomic(&bundle.join("config.json"), &spec_json, false).map_err(|e| io_err("writing config.json", e))?;
+    write_atomic(&bundle.join("config.json"), &spec_json, false)
+        .map_err(|e| io_err("writing config.json", e))?;
 
     let (max_size, max_file, log_path) = log_settings(paths, rec)?;
     let shim_cfg = ShimConfig {
@@ -301,12 +361,16 @@ fn prepare_bundle(paths: &crate::paths::Paths, store: &berth_store::Store, rec: 
         console_size: opts.console_size,
     };
     let shim_json = serde_json::to_vec(&shim_cfg).map_err(|e| io_err("encoding shim config", e))?;
-    write_atomic(&bundle.join("shim.json"), &shim_json, false).map_err(|e| io_err("writing shim.json", e))?;
+    write_atomic(&bundle.join("shim.json"), &shim_json, false)
+        .map_err(|e| io_err("writing shim.json", e))?;
     Ok(())
 }
 
 /// Log driver settings: json-file (default, rotated) or none.
-fn log_settings(paths: &crate::paths::Paths, rec: &Record) -> Result<(u64, u32, Option<PathBuf>), ApiError> {
+fn log_settings(
+    paths: &crate::paths::Paths,
+    rec: &Record,
+) -> Result<(u64, u32, Option<PathBuf>), ApiError> {
     let lc = rec.host_config.log_config.clone().unwrap_or_default();
     let driver = lc.typ.clone().unwrap_or_default();
     if driver == "none" {
@@ -314,11 +378,17 @@ fn log_settings(paths: &crate::paths::Paths, rec: &Record) -> Result<(u64, u32, 
     }
     let opts = lc.config.unwrap_or_default();
     let max_size = match opts.get("max-size") {
-        Some(s) => parse_size(s).ok_or_else(|| ApiError::invalid(format!("invalid max-size: {s}")))?,
+        Some(s) => {
+            parse_size(s).ok_or_else(|| ApiError::invalid(format!("invalid max-size: {s}")))?
+        }
         None => DEFAULT_LOG_MAX_SIZE,
     };
     let max_file = match opts.get("max-file") {
-        Some(s) => s.parse::<u32>().ok().filter(|n| *n >= 1).ok_or_else(|| ApiError::invalid(format!("invalid max-file: {s}")))?,
+        Some(s) => s
+            .parse::<u32>()
+            .ok()
+            .filter(|n| *n >= 1)
+            .ok_or_else(|| ApiError::invalid(format!("invalid max-file: {s}")))?,
         None => DEFAULT_LOG_MAX_FILE,
     };
     Ok((max_size, max_file, Some(paths.log_path(&rec.id))))
@@ -338,15 +408,23 @@ pub fn parse_size(s: &str) -> Option<u64> {
         _ => (s, 1),
     };
     let n: f64 = num.parse().ok()?;
-    (n >= 0.0).then(|| (n * mult as f64) as u64)
+    (n >= 0.0).then_some((n * mult as f64) as u64)
 }
 
 /// Writes the container's hostname, hosts and resolv.conf; returns their paths.
-fn write_etc_files(dir: &Path, hostname: &str, host_net: bool) -> Result<(PathBuf, PathBuf, PathBuf), ApiError> {
+fn write_etc_files(
+    dir: &Path,
+    hostname: &str,
+    host_net: bool,
+) -> Result<(PathBuf, PathBuf, PathBuf), ApiError> {
     let hostname_p = dir.join("hostname");
     let hosts_p = dir.join("hosts");
     let resolv_p = dir.join("resolv.conf");
-    let hn = if host_net { super::create::host_hostname() } else { hostname.to_owned() };
+    let hn = if host_net {
+        super::create::host_hostname()
+    } else {
+        hostname.to_owned()
+    };
     std::fs::write(&hostname_p, format!("{hn}\n")).map_err(|e| io_err("writing hostname", e))?;
     let hosts = if host_net {
         std::fs::read_to_string("/etc/hosts").unwrap_or_default()
@@ -363,7 +441,9 @@ fn write_etc_files(dir: &Path, hostname: &str, host_net: bool) -> Result<(PathBu
             .lines()
             .filter(|l| {
                 let mut f = l.split_whitespace();
-                !(f.next() == Some("nameserver") && f.next().is_some_and(|a| a.starts_with("127.") || a == "::1"))
+                !(f.next() == Some("nameserver")
+                    && f.next()
+                        .is_some_and(|a| a.starts_with("127.") || a == "::1"))
             })
             .map(|l| format!("{l}\n"))
             .collect()

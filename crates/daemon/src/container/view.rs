@@ -2,9 +2,9 @@
 use std::collections::HashMap;
 
 use berth_api::models::{
-    ContainerInspectResponse, ContainerState, ContainerStateStatusEnum, ContainerSummary, ContainerSummaryStateEnum,
-    ContainerSummaryHostConfig, ContainerSummaryNetworkSettings, DriverData, MountPoint,
-    MountPointTypeEnum, NetworkSettings,
+    ContainerInspectResponse, ContainerState, ContainerStateStatusEnum, ContainerSummary,
+    ContainerSummaryHostConfig, ContainerSummaryNetworkSettings, ContainerSummaryStateEnum,
+    DriverData, MountPoint, MountPointTypeEnum, NetworkSettings,
 };
 use berth_api::{ApiError, ListOptions};
 
@@ -12,7 +12,9 @@ use super::create::parse_bind;
 use super::{Containers, Record, Status, ZERO_TIME};
 
 fn parse_time(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
-    chrono::DateTime::parse_from_rfc3339(s).ok().map(|d| d.with_timezone(&chrono::Utc))
+    chrono::DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|d| d.with_timezone(&chrono::Utc))
 }
 
 /// go-units `HumanDuration`, as Docker prints "Up 3 seconds".
@@ -58,14 +60,22 @@ fn status_text(rec: &Record) -> String {
     let s = &rec.state;
     match s.status {
         Status::Running | Status::Paused => {
-            let up = parse_time(&s.started_at).map(|t| human_duration(now - t)).unwrap_or_default();
+            let up = parse_time(&s.started_at)
+                .map(|t| human_duration(now - t))
+                .unwrap_or_default();
             if s.status == Status::Paused {
                 format!("Up {up} (Paused)")
             } else {
                 format!("Up {up}")
             }
         }
-        Status::Restarting => format!("Restarting ({}) {} ago", s.exit_code, parse_time(&s.finished_at).map(|t| human_duration(now - t)).unwrap_or_default()),
+        Status::Restarting => format!(
+            "Restarting ({}) {} ago",
+            s.exit_code,
+            parse_time(&s.finished_at)
+                .map(|t| human_duration(now - t))
+                .unwrap_or_default()
+        ),
         Status::Removing => "Removal In Progress".into(),
         Status::Dead => "Dead".into(),
         Status::Created => "Created".into(),
@@ -73,7 +83,9 @@ fn status_text(rec: &Record) -> String {
             if s.finished_at == ZERO_TIME {
                 return "Created".into();
             }
-            let ago = parse_time(&s.finished_at).map(|t| human_duration(now - t)).unwrap_or_default();
+            let ago = parse_time(&s.finished_at)
+                .map(|t| human_duration(now - t))
+                .unwrap_or_default();
             format!("Exited ({}) {ago} ago", s.exit_code)
         }
     }
@@ -104,7 +116,10 @@ fn summary_state(s: Status) -> ContainerSummaryStateEnum {
 }
 
 fn command_line(rec: &Record) -> String {
-    std::iter::once(rec.path.as_str()).chain(rec.args.iter().map(String::as_str)).collect::<Vec<_>>().join(" ")
+    std::iter::once(rec.path.as_str())
+        .chain(rec.args.iter().map(String::as_str))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn mounts(rec: &Record) -> Vec<MountPoint> {
@@ -118,12 +133,51 @@ fn mounts(rec: &Record) -> Vec<MountPoint> {
             typ: Some(MountPointTypeEnum::BIND),
             source: Some(b.source),
             destination: Some(b.destination),
-            mode: Some(if b.readonly { "ro".into() } else { String::new() }),
+            mode: Some(if b.readonly {
+                "ro".into()
+            } else {
+                String::new()
+            }),
             rw: Some(!b.readonly),
             propagation: Some("rprivate".into()),
             ..Default::default()
         })
         .collect()
+}
+
+/// Checks filter names and values before any container is looked at, so a bad filter is an
+/// error even when nothing would be listed.
+fn validate_filters(filters: &HashMap<String, Vec<String>>) -> Result<(), ApiError> {
+    for (key, vals) in filters {
+        match key.as_str() {
+            "status" => {
+                for v in vals {
+                    if !matches!(
+                        v.as_str(),
+                        "created"
+                            | "restarting"
+                            | "running"
+                            | "removing"
+                            | "paused"
+                            | "exited"
+                            | "dead"
+                    ) {
+                        return Err(ApiError::invalid(format!("Invalid filter 'status={v}'")));
+                    }
+                }
+            }
+            "exited" => {
+                for v in vals {
+                    v.parse::<i64>()
+                        .map_err(|_| ApiError::invalid(format!("invalid filter 'exited={v}'")))?;
+                }
+            }
+            "id" | "name" | "label" | "ancestor" | "network" | "before" | "since" | "volume"
+            | "health" | "isolation" | "is-task" | "expose" | "publish" => {}
+            other => return Err(ApiError::invalid(format!("invalid filter '{other}'"))),
+        }
+    }
+    Ok(())
 }
 
 fn matches_filters(rec: &Record, filters: &HashMap<String, Vec<String>>) -> Result<bool, ApiError> {
@@ -133,19 +187,13 @@ fn matches_filters(rec: &Record, filters: &HashMap<String, Vec<String>>) -> Resu
         }
         let ok = match key.as_str() {
             "id" => vals.iter().any(|v| rec.id.starts_with(v.as_str())),
-            "name" => vals.iter().any(|v| {
-                let v = v.trim_start_matches('/');
-                rec.name.contains(v) || regex_lite_match(v, &rec.name)
+            // A regular expression, against the name with and without its leading '/'.
+            "name" => vals.iter().any(|v| name_matches(v, &rec.name)),
+            "status" => vals.iter().any(|v| v == rec.state.status.as_str()),
+            "exited" => vals.iter().any(|v| {
+                v.parse::<i64>().ok() == Some(rec.state.exit_code)
+                    && rec.state.status == Status::Exited
             }),
-            "status" => {
-                for v in vals {
-                    if !matches!(v.as_str(), "created" | "restarting" | "running" | "removing" | "paused" | "exited" | "dead") {
-                        return Err(ApiError::invalid(format!("invalid filter 'status={v}'")));
-                    }
-                }
-                vals.iter().any(|v| v == rec.state.status.as_str())
-            }
-            "exited" => vals.iter().any(|v| v.parse::<i64>().ok() == Some(rec.state.exit_code) && rec.state.status == Status::Exited),
             "label" => vals.iter().all(|v| {
                 let labels = rec.config.labels.clone().unwrap_or_default();
                 match v.split_once('=') {
@@ -153,9 +201,20 @@ fn matches_filters(rec: &Record, filters: &HashMap<String, Vec<String>>) -> Resu
                     None => labels.contains_key(v.as_str()),
                 }
             }),
-            "ancestor" => vals.iter().any(|v| rec.image == *v || rec.image_id == *v || rec.image_id.trim_start_matches("sha256:").starts_with(v.as_str()) || rec.image.split(':').next() == Some(v.as_str())),
-            "network" => vals.iter().any(|v| rec.host_config.network_mode.as_deref() == Some(v.as_str())),
-            "before" | "since" | "volume" | "health" | "isolation" | "is-task" | "expose" | "publish" => true,
+            "ancestor" => vals.iter().any(|v| {
+                rec.image == *v
+                    || rec.image_id == *v
+                    || rec
+                        .image_id
+                        .trim_start_matches("sha256:")
+                        .starts_with(v.as_str())
+                    || rec.image.split(':').next() == Some(v.as_str())
+            }),
+            "network" => vals
+                .iter()
+                .any(|v| rec.host_config.network_mode.as_deref() == Some(v.as_str())),
+            "before" | "since" | "volume" | "health" | "isolation" | "is-task" | "expose"
+            | "publish" => true,
             other => return Err(ApiError::invalid(format!("invalid filter '{other}'"))),
         };
         if !ok {
@@ -165,29 +224,42 @@ fn matches_filters(rec: &Record, filters: &HashMap<String, Vec<String>>) -> Resu
     Ok(true)
 }
 
-/// Docker's name filter is a regular expression; support the anchors users type (`^x$`).
-fn regex_lite_match(pat: &str, name: &str) -> bool {
-    match (pat.strip_prefix('^'), pat.strip_suffix('$')) {
-        (Some(p), _) if p.ends_with('$') => name == &p[..p.len() - 1],
-        (Some(p), _) => name.starts_with(p),
-        (None, Some(p)) => name.ends_with(p),
-        _ => false,
-    }
+/// Docker's name filter: a regular expression, against the name with and without its '/'.
+fn name_matches(pattern: &str, name: &str) -> bool {
+    regex::Regex::new(pattern).is_ok_and(|re| re.is_match(name) || re.is_match(&format!("/{name}")))
 }
 
 impl Containers {
     pub fn list_containers(&self, opts: &ListOptions) -> Result<Vec<ContainerSummary>, ApiError> {
+        validate_filters(&opts.filters)?;
         let mut recs: Vec<Record> = self.all().iter().map(|c| c.snapshot()).collect();
         recs.sort_by(|a, b| b.created.cmp(&a.created));
-        let before = opts.filters.get("before").and_then(|v| v.first()).map(|k| self.get(k).map(|c| c.snapshot().created)).transpose()?;
-        let since = opts.filters.get("since").and_then(|v| v.first()).map(|k| self.get(k).map(|c| c.snapshot().created)).transpose()?;
+        let before = opts
+            .filters
+            .get("before")
+            .and_then(|v| v.first())
+            .map(|k| self.get(k).map(|c| c.snapshot().created))
+            .transpose()?;
+        let since = opts
+            .filters
+            .get("since")
+            .and_then(|v| v.first())
+            .map(|k| self.get(k).map(|c| c.snapshot().created))
+            .transpose()?;
         let mut out = Vec::new();
         for rec in recs {
-            let explicit_status = opts.filters.contains_key("status") || opts.filters.contains_key("exited");
-            if !opts.all && !explicit_status && opts.limit.is_none() && !rec.state.status.is_running() {
+            let explicit_status =
+                opts.filters.contains_key("status") || opts.filters.contains_key("exited");
+            if !opts.all
+                && !explicit_status
+                && opts.limit.is_none()
+                && !rec.state.status.is_running()
+            {
                 continue;
             }
-            if before.as_ref().is_some_and(|b| rec.created >= *b) || since.as_ref().is_some_and(|s| rec.created <= *s) {
+            if before.as_ref().is_some_and(|b| rec.created >= *b)
+                || since.as_ref().is_some_and(|s| rec.created <= *s)
+            {
                 continue;
             }
             if !matches_filters(&rec, &opts.filters)? {
@@ -202,7 +274,11 @@ impl Containers {
     }
 
     fn summary(&self, rec: &Record) -> ContainerSummary {
-        let net = rec.host_config.network_mode.clone().unwrap_or_else(|| "none".into());
+        let net = rec
+            .host_config
+            .network_mode
+            .clone()
+            .unwrap_or_else(|| "none".into());
         ContainerSummary {
             id: Some(rec.id.clone()),
             names: Some(vec![format!("/{}", rec.name)]),
@@ -214,8 +290,13 @@ impl Containers {
             labels: Some(rec.config.labels.clone().unwrap_or_default()),
             state: Some(summary_state(rec.state.status)),
             status: Some(status_text(rec)),
-            host_config: Some(ContainerSummaryHostConfig { network_mode: Some(net.clone()), ..Default::default() }),
-            network_settings: Some(ContainerSummaryNetworkSettings { networks: Some(HashMap::from([(net, Default::default())])) }),
+            host_config: Some(ContainerSummaryHostConfig {
+                network_mode: Some(net.clone()),
+                ..Default::default()
+            }),
+            network_settings: Some(ContainerSummaryNetworkSettings {
+                networks: Some(HashMap::from([(net, Default::default())])),
+            }),
             mounts: Some(mounts(rec)),
             ..Default::default()
         }
@@ -226,14 +307,35 @@ impl Containers {
         let rec = c.snapshot();
         let dir = self.paths.container_dir(&rec.id);
         let s = &rec.state;
-        let net = rec.host_config.network_mode.clone().unwrap_or_else(|| "none".into());
+        let net = rec
+            .host_config
+            .network_mode
+            .clone()
+            .unwrap_or_else(|| "none".into());
         let rw = dir.join("rw");
-        let lower = self.store.layer_dirs(&rec.image_id).unwrap_or_default();
+        let lower = self.store.held_layer_dirs(&rec.id).unwrap_or_default();
         let gd = HashMap::from([
-            ("LowerDir".to_owned(), lower.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(":")),
-            ("UpperDir".to_owned(), rw.join("upper").display().to_string()),
+            (
+                "LowerDir".to_owned(),
+                lower
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(":"),
+            ),
+            (
+                "UpperDir".to_owned(),
+                rw.join("upper").display().to_string(),
+            ),
             ("WorkDir".to_owned(), rw.join("work").display().to_string()),
-            ("MergedDir".to_owned(), self.paths.bundle(&rec.id).join("rootfs").display().to_string()),
+            (
+                "MergedDir".to_owned(),
+                self.paths
+                    .bundle(&rec.id)
+                    .join("rootfs")
+                    .display()
+                    .to_string(),
+            ),
         ]);
         let log_path = self.paths.log_path(&rec.id);
         Ok(ContainerInspectResponse {
@@ -259,7 +361,19 @@ impl Containers {
             resolv_conf_path: Some(dir.join("resolv.conf").display().to_string()),
             hostname_path: Some(dir.join("hostname").display().to_string()),
             hosts_path: Some(dir.join("hosts").display().to_string()),
-            log_path: Some(if rec.host_config.log_config.as_ref().and_then(|l| l.typ.as_deref()) == Some("none") { String::new() } else { log_path.display().to_string() }),
+            log_path: Some(
+                if rec
+                    .host_config
+                    .log_config
+                    .as_ref()
+                    .and_then(|l| l.typ.as_deref())
+                    == Some("none")
+                {
+                    String::new()
+                } else {
+                    log_path.display().to_string()
+                },
+            ),
             name: Some(format!("/{}", rec.name)),
             restart_count: Some(rec.restart_count),
             driver: Some("overlayfs".into()),
@@ -269,7 +383,10 @@ impl Containers {
             app_armor_profile: Some(String::new()),
             exec_ids: None,
             host_config: Some(rec.host_config.clone()),
-            graph_driver: Some(DriverData { name: "overlayfs".into(), data: gd }),
+            graph_driver: Some(DriverData {
+                name: "overlayfs".into(),
+                data: gd,
+            }),
             mounts: Some(mounts(&rec)),
             config: Some(rec.config.clone()),
             network_settings: Some(NetworkSettings {
@@ -304,8 +421,12 @@ mod tests {
 
     #[test]
     fn name_anchors() {
-        assert!(regex_lite_match("^web$", "web"));
-        assert!(!regex_lite_match("^web$", "web2"));
-        assert!(regex_lite_match("^we", "web2"));
+        assert!(name_matches("^web$", "web"));
+        assert!(name_matches("^/web$", "web"));
+        assert!(!name_matches("^web$", "web2"));
+        assert!(name_matches("^we", "web2"));
+        assert!(name_matches("eb", "web2"));
+        assert!(name_matches("w.b[0-9]", "web2"));
+        assert!(!name_matches("(", "web2"));
     }
 }
