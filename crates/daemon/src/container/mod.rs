@@ -50,6 +50,9 @@ impl Status {
     pub fn is_running(self) -> bool {
         matches!(self, Status::Running | Status::Paused | Status::Restarting)
     }
+    pub fn can_start(self) -> bool {
+        matches!(self, Status::Created | Status::Exited)
+    }
     pub fn can_kill(self) -> bool {
         matches!(self, Status::Running | Status::Paused | Status::Restarting)
     }
