@@ -24,7 +24,7 @@ impl Containers {
         let rec = c.snapshot();
         match rec.state.status {
             s if s.is_running() => return Err(ApiError::not_modified()),
-            Status::Removing | Status::Dead => {
+            s if !s.can_start() => {
                 return Err(ApiError::conflict(format!(
                     "container {} is marked for removal and cannot be started",
                     rec.id
