@@ -170,3 +170,11 @@ pub trait ImageBackend: Send + Sync {
     ) -> ApiResult<Vec<ImageDeleteResponseItem>>;
     async fn history(&self, name: &str) -> ApiResult<Vec<HistoryResponseItem>>;
 }
+
+/// A container's filesystem (`docker diff`, `docker export`).
+#[async_trait]
+pub trait FilesystemBackend: Send + Sync {
+    async fn changes(&self, id: &str) -> ApiResult<Vec<bollard_stubs::models::FilesystemChange>>;
+    /// The whole filesystem as a tar stream.
+    async fn export(&self, id: &str) -> ApiResult<BoxStream<std::io::Result<bytes::Bytes>>>;
+}

@@ -67,3 +67,16 @@ impl ContainerBackend for ContainerApi {
         self.0.resize_container(id, height, width).await
     }
 }
+
+/// The API face of the container filesystem operations.
+pub struct FilesystemApi(pub Arc<Containers>);
+
+#[async_trait::async_trait]
+impl berth_api::FilesystemBackend for FilesystemApi {
+    async fn changes(&self, id: &str) -> ApiResult<Vec<berth_api::models::FilesystemChange>> {
+        self.0.container_changes(id).await
+    }
+    async fn export(&self, id: &str) -> ApiResult<BoxStream<std::io::Result<bytes::Bytes>>> {
+        self.0.export_container(id).await
+    }
+}

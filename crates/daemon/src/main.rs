@@ -143,6 +143,7 @@ async fn run(args: Args) -> Result<()> {
         containers: Arc::new(backend::ContainerApi(containers.clone())),
         exec: exec::Execs::new(containers.clone()),
         images,
+        filesystem: Arc::new(backend::FilesystemApi(containers.clone())),
     };
 
     if let Some(d) = sock.parent() {

@@ -1,6 +1,7 @@
 //! One router per resource.
 pub mod containers;
 pub mod exec;
+pub mod filesystem;
 pub mod images;
 pub mod system;
 

@@ -2,6 +2,7 @@
 //! per verb group). Implements the API's `ContainerBackend`.
 mod attach;
 mod create;
+mod fs;
 mod lifecycle;
 mod logs;
 mod start;
