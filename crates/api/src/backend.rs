@@ -170,3 +170,16 @@ pub trait ImageBackend: Send + Sync {
     ) -> ApiResult<Vec<ImageDeleteResponseItem>>;
     async fn history(&self, name: &str) -> ApiResult<Vec<HistoryResponseItem>>;
 }
+
+/// `GET /events`: the daemon's event bus.
+#[async_trait]
+pub trait EventsBackend: Send + Sync {
+    /// Past events with `since <= time <= until` (unix nanoseconds, 0 = unbounded), then
+    /// live ones until `until`; each item is Docker's `events.Message` JSON.
+    async fn events(
+        &self,
+        since: i64,
+        until: i64,
+        filters: Filters,
+    ) -> ApiResult<BoxStream<serde_json::Value>>;
+}

@@ -25,6 +25,7 @@ pub struct Backends {
     pub containers: Arc<dyn ContainerBackend>,
     pub exec: Arc<dyn ExecBackend>,
     pub images: Arc<dyn ImageBackend>,
+    pub events: Arc<dyn EventsBackend>,
 }
 
 /// The full Docker Engine API router: `/vX.Y/...` and unversioned paths alike.
@@ -34,6 +35,7 @@ pub fn router(backends: Backends) -> Router {
         .merge(routes::containers::router(backends.containers.clone()))
         .merge(routes::exec::router(backends.exec.clone()))
         .merge(routes::images::router(backends.images.clone()))
+        .merge(routes::events::router(backends.events.clone()))
         .fallback(routes::not_found);
     Router::new()
         .fallback_service(inner)

@@ -1,5 +1,6 @@
 //! One router per resource.
 pub mod containers;
+pub mod events;
 pub mod exec;
 pub mod images;
 pub mod system;
