@@ -183,3 +183,11 @@ pub trait EventsBackend: Send + Sync {
         filters: Filters,
     ) -> ApiResult<BoxStream<serde_json::Value>>;
 }
+
+/// Container control verbs beyond the lifecycle: pause, unpause, rename.
+#[async_trait]
+pub trait ControlBackend: Send + Sync {
+    async fn pause(&self, id: &str) -> ApiResult<()>;
+    async fn unpause(&self, id: &str) -> ApiResult<()>;
+    async fn rename(&self, id: &str, name: &str) -> ApiResult<()>;
+}

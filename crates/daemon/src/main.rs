@@ -146,6 +146,7 @@ async fn run(args: Args) -> Result<()> {
         exec: exec::Execs::new(containers.clone()),
         images,
         events: Arc::new(events::EventsApi(events.clone())),
+        control: Arc::new(backend::ControlApi(containers.clone())),
     };
 
     if let Some(d) = sock.parent() {

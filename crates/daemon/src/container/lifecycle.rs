@@ -106,7 +106,9 @@ impl Containers {
         let seq = c.exits.borrow().seq;
         let shim = self.shim(&c.id);
         self.emit(c, "kill", &[("signal", sig.to_string())]);
-        if shim.kill(sig, false).await.is_ok() {
+        let sent = shim.kill(sig, false).await.is_ok();
+        let _ = self.thaw(c).await;
+        if sent {
             let t = if grace < 0 {
                 None
             } else {
@@ -146,6 +148,9 @@ impl Containers {
             .kill(sig, sig == 9)
             .await
             .map_err(|e| ApiError::internal(format!("Cannot kill container: {key}: {e}")))?;
+        if sig == 9 {
+            let _ = self.thaw(&c).await;
+        }
         self.emit(&c, "kill", &[("signal", sig.to_string())]);
         Ok(())
     }
@@ -242,6 +247,7 @@ impl Containers {
             let seq = c.exits.borrow().seq;
             self.emit(&c, "kill", &[("signal", "9".to_owned())]);
             let _ = self.shim(&c.id).kill(9, true).await;
+            let _ = self.thaw(&c).await;
             if !Self::wait_exit_after(&c, seq, Some(Duration::from_secs(30))).await {
                 return Err(ApiError::internal(format!(
                     "could not kill container {}",
