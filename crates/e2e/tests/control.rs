@@ -115,4 +115,10 @@ fn rename() {
         ])
         .ok();
     assert_eq!(ev, "renamed /r1");
+    // The berth CLI drives the same endpoint, with docker's errors.
+    assert_eq!(d.berth(&["rename", "renamed", "again"]).ok(), "");
+    assert_eq!(d.inspect(&id, "{{.Name}}"), "/again");
+    let e = d.berth(&["rename", "again", "r2"]).err();
+    assert!(e.contains("is already in use"), "{e}");
+    assert_eq!(d.berth(&["pause", "nosuch"]).code, 1);
 }
