@@ -83,6 +83,8 @@ def cmd_report(out):
         f"| `run --rm busybox true`, median | {ms(b)} (berth CLI), {ms(bd)} (docker CLI) | {ms(d)} | {ms(r)} "
         f"| berth/runc {ratio(b, r)}; dockerd/berth {ratio(d, b)} (same docker CLI: {ratio(d, bd)}) |"
     )
+    rs = t("runc run true (runc spec default)")
+    lines.append(f"| bare `runc run` of `runc spec`'s default bundle (no seccomp), median | | | {ms(rs)} | berth/runc-minimal {ratio(b, rs)} |")
     pb, pbb, pd = t("docker->berthd ps (200 running)"), t("berth ps (200 running)"), t("docker->dockerd ps (200 running)")
     lines.append(f"| `ps` with 200 running, median | {ms(pbb)} (berth CLI), {ms(pb)} (docker CLI) | {ms(pd)} | | dockerd/berth {ratio(pd, pb)} (docker CLI) |")
     m = lambda label, key: recs.get(label, {}).get(key)

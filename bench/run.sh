@@ -52,6 +52,7 @@ cleanup() {
     kill "$dockerd_pid" 2>/dev/null; wait "$dockerd_pid" 2>/dev/null
   fi
   runc --root "$R/state" delete -f benchctr >/dev/null 2>&1
+  runc --root "$R/state" delete -f benchctr2 >/dev/null 2>&1
   for f in "$B"/x/c/*/shim.pid; do [ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null; done
   for p in /proc/[0-9]*; do
     grep -qsF "$work/" "$p/cmdline" 2>/dev/null && kill -9 "${p#/proc/}" 2>/dev/null
@@ -91,24 +92,43 @@ dk() { "$DOCKER" -H "unix://$D/s" "$@"; }
 berth import "$work/busybox.tar" busybox >/dev/null
 dk import --change 'CMD ["sh"]' "$work/busybox.tar" busybox >/dev/null
 
-echo "==> runc bundle"
+echo "==> runc bundles"
+# The same bundle: the config.json berth writes for `busybox true` (Docker's seccomp profile,
+# capabilities, masked paths, mounts, cgroups), pointed at a plain copy of the rootfs. Also
+# `runc spec`'s minimal default (no seccomp) as a floor.
 tar -C "$R/bundle/rootfs" -xf "$work/busybox.tar"
-(cd "$R/bundle" && runc spec)
-python3 - "$R/bundle/config.json" <<'PY'
-import json, sys
-p = sys.argv[1]
+mkdir -p "$R/spec/rootfs" "$R/etc"
+tar -C "$R/spec/rootfs" -xf "$work/busybox.tar"
+(cd "$R/spec" && runc spec)
+sample=$(berth run -d busybox sleep 1000)
+python3 - "$B/x/c/$sample/config.json" "$R" <<'PY'
+import json, os, shutil, sys
+src, R = sys.argv[1], sys.argv[2]
+c = json.load(open(src))
+c["root"] = {"path": R + "/bundle/rootfs", "readonly": False}
+c["process"]["args"] = ["true"]
+c["linux"]["cgroupsPath"] = "/bench-runc/same"
+for m in c["mounts"]:
+    if m["type"] == "bind" and not m["source"].startswith(R):
+        dst = os.path.join(R, "etc", os.path.basename(m["source"]))
+        shutil.copy(m["source"], dst)
+        m["source"] = dst
+assert "seccomp" in c["linux"]
+json.dump(c, open(R + "/bundle/config.json", "w"), indent=2)
+p = R + "/spec/config.json"
 c = json.load(open(p))
 c["process"]["args"] = ["true"]
 c["process"]["terminal"] = False
-assert any(ns["type"] == "network" for ns in c["linux"]["namespaces"])
 json.dump(c, open(p, "w"), indent=2)
 PY
+berth rm -f "$sample" >/dev/null
 
 echo "==> run --rm busybox true (warm-up $WARMUP, $N runs each)"
 measure time "$results" "berth run --rm true" "$WARMUP" "$N" -- "$bin/berth" -H "unix://$B/s" run --rm busybox true
 measure time "$results" "docker->berthd run --rm true" "$WARMUP" "$N" -- "$DOCKER" -H "unix://$B/s" run --rm busybox true
 measure time "$results" "docker->dockerd run --rm true" "$WARMUP" "$N" -- "$DOCKER" -H "unix://$D/s" run --rm --network none busybox true
 measure time "$results" "runc run true" "$WARMUP" "$N" -- runc --root "$R/state" run --bundle "$R/bundle" benchctr
+measure time "$results" "runc run true (runc spec default)" "$WARMUP" "$N" -- runc --root "$R/state" run --bundle "$R/spec" benchctr2
 
 echo "==> idle daemon memory"
 sleep 2
@@ -127,7 +147,7 @@ echo "==> $CONTAINERS running sleep containers on each daemon"
 start_many berth "$CONTAINERS"
 start_many dk "$CONTAINERS"
 sleep 2
-berth_shims=$(cat "$B"/x/c/*/shim.pid 2>/dev/null | tr '\n' ' ')
+berth_shims=$(for f in "$B"/x/c/*/shim.pid; do [ -f "$f" ] && echo "$(cat "$f")"; done | tr '\n' ' ')
 docker_shims=$(for p in /proc/[0-9]*; do
   c=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null) || continue
   case $c in *containerd-shim*"$D/"*) echo "${p#/proc/}";; esac

@@ -50,6 +50,21 @@ fn mem_total() -> i64 {
         .unwrap_or(0)
 }
 
+/// Docker's name for the filesystem under the data root (`statfs` magic).
+fn backing_fs(path: &std::path::Path) -> &'static str {
+    let Ok(st) = nix::sys::statfs::statfs(path) else { return "<unknown>" };
+    match st.filesystem_type().0 as u64 {
+        0xEF53 => "extfs",
+        0x5846_5342 => "xfs",
+        0x9123_683E => "btrfs",
+        0x0102_1994 => "tmpfs",
+        0x794C_7630 => "overlayfs",
+        0x2FC1_2FC1 => "zfs",
+        0x6969 => "nfs",
+        _ => "<unknown>",
+    }
+}
+
 fn cgroup_version() -> &'static str {
     if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
         "2"
@@ -72,7 +87,20 @@ impl SystemBackend for System {
             containers_stopped: Some(count(&|s| !s.is_running())),
             images: Some(self.images.count() as i64),
             driver: Some("overlayfs".into()),
-            driver_status: Some(vec![vec!["Backing Filesystem".into(), "extfs".into()]]),
+            driver_status: Some(vec![vec!["Backing Filesystem".into(), backing_fs(&self.paths.data_root).into()]]),
+            plugins: Some(berth_api::models::PluginsInfo {
+                volume: Some(vec!["local".into()]),
+                network: Some(vec!["host".into(), "null".into()]),
+                authorization: None,
+                log: Some(vec!["json-file".into(), "none".into()]),
+            }),
+            swarm: Some(berth_api::models::SwarmInfo {
+                local_node_state: Some(berth_api::models::LocalNodeState::INACTIVE),
+                node_id: Some(String::new()),
+                node_addr: Some(String::new()),
+                control_available: Some(false),
+                ..Default::default()
+            }),
             docker_root_dir: Some(self.paths.data_root.display().to_string()),
             memory_limit: Some(true),
             swap_limit: Some(
@@ -145,7 +173,9 @@ impl SystemBackend for System {
             ("Os".to_owned(), "linux".into()),
             ("Arch".to_owned(), "amd64".into()),
             ("KernelVersion".to_owned(), kernel_version()),
-            ("GitCommit".to_owned(), "".into()),
+            ("GitCommit".to_owned(), env!("BERTH_GIT_COMMIT").into()),
+            ("GoVersion".to_owned(), env!("BERTH_RUST_VERSION").into()),
+            ("Experimental".to_owned(), "false".into()),
         ]);
         Ok(SystemVersion {
             platform: Some(SystemVersionPlatform {
@@ -159,8 +189,8 @@ impl SystemBackend for System {
             version: Some(SERVER_VERSION.into()),
             api_version: Some(API_VERSION.into()),
             min_api_version: Some(MIN_API_VERSION.into()),
-            git_commit: Some(String::new()),
-            go_version: Some(format!("rust (berth {SERVER_VERSION})")),
+            git_commit: Some(env!("BERTH_GIT_COMMIT").into()),
+            go_version: Some(env!("BERTH_RUST_VERSION").into()),
             os: Some("linux".into()),
             arch: Some("amd64".into()),
             kernel_version: Some(kernel_version()),

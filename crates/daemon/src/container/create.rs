@@ -333,6 +333,9 @@ fn validate_host_config(h: &mut HostConfig) -> Result<(), ApiError> {
         }
         other => return Err(ApiError::not_found(format!("network {other} not found"))),
     }
+    let mut lc = h.log_config.clone().unwrap_or_default();
+    super::start::validate_log_config(&mut lc)?;
+    h.log_config = Some(lc);
     if let Some(m) = h.memory {
         if m != 0 && m < MIN_MEMORY {
             return Err(ApiError::invalid("Minimum memory limit allowed is 6MB"));

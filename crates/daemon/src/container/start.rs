@@ -399,6 +399,34 @@ fn log_settings(
     Ok((max_size, max_file, Some(paths.log_path(&rec.id))))
 }
 
+/// Checks `--log-driver` / `--log-opt` at create as Docker does, filling in the default
+/// driver, so a bad option fails `create` rather than `start`.
+pub fn validate_log_config(lc: &mut bollard_stubs::models::HostConfigLogConfig) -> Result<(), ApiError> {
+    let driver = lc.typ.clone().filter(|t| !t.is_empty()).unwrap_or_else(|| "json-file".into());
+    let opts = lc.config.clone().unwrap_or_default();
+    let allowed: &[&str] = match driver.as_str() {
+        "json-file" => &["max-size", "max-file", "compress", "labels", "labels-regex", "env", "env-regex", "tag"],
+        "none" => &[],
+        other => return Err(ApiError::invalid(format!("logger: no log driver named '{other}' is registered"))),
+    };
+    for (k, v) in &opts {
+        if !allowed.contains(&k.as_str()) {
+            return Err(ApiError::invalid(format!("unknown log opt '{k}' for {driver} log driver")));
+        }
+        match k.as_str() {
+            "max-size" if parse_size(v).is_none() => return Err(ApiError::invalid(format!("invalid size: '{v}'"))),
+            "max-file" if v.parse::<u32>().ok().filter(|n| *n >= 1).is_none() => {
+                return Err(ApiError::invalid(format!("invalid value for max-file: '{v}' (must be a number of at least 1)")))
+            }
+            "compress" if v.parse::<bool>().is_err() => return Err(ApiError::invalid(format!("invalid value for compress: '{v}'"))),
+            _ => {}
+        }
+    }
+    lc.typ = Some(driver);
+    lc.config = Some(opts);
+    Ok(())
+}
+
 /// go-units RAMInBytes-like sizes for log options: `10m`, `1k`, `512` (`-1` = unlimited).
 pub fn parse_size(s: &str) -> Option<u64> {
     let s = s.trim().to_ascii_lowercase();
