@@ -178,3 +178,24 @@ pub trait FilesystemBackend: Send + Sync {
     /// The whole filesystem as a tar stream.
     async fn export(&self, id: &str) -> ApiResult<BoxStream<std::io::Result<bytes::Bytes>>>;
 }
+
+/// `GET /events`: the daemon's event bus.
+#[async_trait]
+pub trait EventsBackend: Send + Sync {
+    /// Past events with `since <= time <= until` (unix nanoseconds, 0 = unbounded), then
+    /// live ones until `until`; each item is Docker's `events.Message` JSON.
+    async fn events(
+        &self,
+        since: i64,
+        until: i64,
+        filters: Filters,
+    ) -> ApiResult<BoxStream<serde_json::Value>>;
+}
+
+/// Container control verbs beyond the lifecycle: pause, unpause, rename.
+#[async_trait]
+pub trait ControlBackend: Send + Sync {
+    async fn pause(&self, id: &str) -> ApiResult<()>;
+    async fn unpause(&self, id: &str) -> ApiResult<()>;
+    async fn rename(&self, id: &str, name: &str) -> ApiResult<()>;
+}

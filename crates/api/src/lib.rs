@@ -26,6 +26,8 @@ pub struct Backends {
     pub exec: Arc<dyn ExecBackend>,
     pub images: Arc<dyn ImageBackend>,
     pub filesystem: Arc<dyn FilesystemBackend>,
+    pub events: Arc<dyn EventsBackend>,
+    pub control: Arc<dyn ControlBackend>,
 }
 
 /// The full Docker Engine API router: `/vX.Y/...` and unversioned paths alike.
@@ -36,6 +38,8 @@ pub fn router(backends: Backends) -> Router {
         .merge(routes::exec::router(backends.exec.clone()))
         .merge(routes::images::router(backends.images.clone()))
         .merge(routes::filesystem::router(backends.filesystem.clone()))
+        .merge(routes::events::router(backends.events.clone()))
+        .merge(routes::control::router(backends.control.clone()))
         .fallback(routes::not_found);
     Router::new()
         .fallback_service(inner)

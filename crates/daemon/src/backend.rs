@@ -80,3 +80,19 @@ impl berth_api::FilesystemBackend for FilesystemApi {
         self.0.export_container(id).await
     }
 }
+
+/// The API face of the container control verbs.
+pub struct ControlApi(pub Arc<Containers>);
+
+#[async_trait::async_trait]
+impl berth_api::ControlBackend for ControlApi {
+    async fn pause(&self, id: &str) -> ApiResult<()> {
+        self.0.pause_container(id).await
+    }
+    async fn unpause(&self, id: &str) -> ApiResult<()> {
+        self.0.unpause_container(id).await
+    }
+    async fn rename(&self, id: &str, name: &str) -> ApiResult<()> {
+        self.0.rename_container(id, name).await
+    }
+}

@@ -158,6 +158,12 @@ impl ExecBackend for Execs {
         }
         let bytes: [u8; 32] = rand::random();
         let id = crate::container::hex_id(&bytes);
+        let cmdline = config.cmd.clone().unwrap_or_default().join(" ");
+        self.containers.emit(
+            &c,
+            &format!("exec_create: {cmdline}"),
+            &[("execID", id.clone())],
+        );
         let mut map = self.map.lock().expect("exec lock");
         // Forget execs of containers that are gone (Docker drops them with the container).
         map.retain(|_, e| self.containers.get(&e.container_id).is_ok());
@@ -216,6 +222,18 @@ impl ExecBackend for Execs {
         };
         let stdin = process.stdin;
         let shim = self.containers.shim(&container_id);
+        let started_event = self.containers.get(&container_id).ok().map(|c| {
+            let cmdline = rec.config.cmd.clone().unwrap_or_default().join(" ");
+            let containers = self.containers.clone();
+            let exec_id = exec_id.to_owned();
+            move || {
+                containers.emit(
+                    &c,
+                    &format!("exec_start: {cmdline}"),
+                    &[("execID", exec_id)],
+                )
+            }
+        });
         let map = self.map.clone();
         let exec_id = exec_id.to_owned();
         let run = async move {
@@ -227,6 +245,9 @@ impl ExecBackend for Execs {
                     if let Some(r) = r {
                         r.running = true;
                         r.pid = pid;
+                    }
+                    if let Some(ev) = started_event {
+                        ev();
                     }
                     Ok(stream)
                 }

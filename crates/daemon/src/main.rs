@@ -2,6 +2,7 @@
 //! stores, restores live containers, serves the Docker Engine API on a unix socket.
 mod backend;
 mod container;
+mod events;
 mod exec;
 mod fsutil;
 mod images;
@@ -129,7 +130,8 @@ async fn run(args: Args) -> Result<()> {
     });
     let store =
         Arc::new(berth_store::Store::open(&args.data_root).context("opening the image store")?);
-    let containers = container::Containers::new(paths.clone(), store.clone());
+    let events = events::Events::new();
+    let containers = container::Containers::new(paths.clone(), store.clone(), events.clone());
     restore::restore(&containers).await;
     let images = images::Images::new(store.clone(), containers.clone());
     let daemon_id = daemon_id(&args.data_root)?;
@@ -144,6 +146,8 @@ async fn run(args: Args) -> Result<()> {
         exec: exec::Execs::new(containers.clone()),
         images,
         filesystem: Arc::new(backend::FilesystemApi(containers.clone())),
+        events: Arc::new(events::EventsApi(events.clone())),
+        control: Arc::new(backend::ControlApi(containers.clone())),
     };
 
     if let Some(d) = sock.parent() {

@@ -1,5 +1,7 @@
 //! One router per resource.
 pub mod containers;
+pub mod control;
+pub mod events;
 pub mod exec;
 pub mod filesystem;
 pub mod images;

@@ -2,6 +2,7 @@
 //! and the error conventions they share.
 
 pub mod container;
+pub mod control;
 pub mod exec;
 pub mod images;
 pub mod inspect;
@@ -74,6 +75,8 @@ pub enum Command {
     Pause(container::NamesArgs),
     /// Unpause all processes within one or more containers
     Unpause(container::NamesArgs),
+    /// Rename a container
+    Rename(control::RenameArgs),
     /// Import the contents from a tarball to create a filesystem image
     Import(images::ImportArgs),
     /// List images
@@ -130,6 +133,8 @@ pub enum ContainerCommand {
     Pause(container::NamesArgs),
     /// Unpause all processes within one or more containers
     Unpause(container::NamesArgs),
+    /// Rename a container
+    Rename(control::RenameArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -351,6 +356,9 @@ pub async fn dispatch(cli: Cli) -> Result<i32> {
         }
         Command::Unpause(a) | Command::Container(ContainerCommand::Unpause(a)) => {
             container::simple(connect().await?, a, "unpause").await
+        }
+        Command::Rename(a) | Command::Container(ContainerCommand::Rename(a)) => {
+            control::rename(connect().await?, a).await
         }
         Command::Ps(a) | Command::Container(ContainerCommand::Ls(a)) => {
             ps::ps(connect().await?, a).await

@@ -17,6 +17,7 @@ impl Containers {
         let tty = rec.config.tty.unwrap_or(false);
         let stdin = opts.stdin && rec.config.open_stdin.unwrap_or(false);
         let (stdout, stderr) = (opts.stdout, opts.stderr);
+        self.emit(&c, "attach", &[]);
         if rec.state.status.is_running() {
             let shim = self.shim(&c.id);
             let stream = shim
@@ -64,6 +65,12 @@ impl Containers {
         self.shim(&c.id)
             .resize(None, height, width)
             .await
-            .map_err(|e| ApiError::from_chain(&e))
+            .map_err(|e| ApiError::from_chain(&e))?;
+        self.emit(
+            &c,
+            "resize",
+            &[("height", height.to_string()), ("width", width.to_string())],
+        );
+        Ok(())
     }
 }

@@ -206,7 +206,8 @@ impl Containers {
                 "Conflict. The container name \"/{name}\" is already in use by container \"{owner}\". You have to remove (or rename) that container to be able to reuse that name."
             )));
         }
-        self.insert(rec);
+        let c = self.insert(rec);
+        self.emit(&c, "create", &[]);
         Ok(ContainerCreateResponse {
             id,
             warnings: vec![],

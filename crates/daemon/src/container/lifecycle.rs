@@ -105,18 +105,24 @@ impl Containers {
         self.update(c, |r| r.manually_stopped = true);
         let seq = c.exits.borrow().seq;
         let shim = self.shim(&c.id);
-        if shim.kill(sig, false).await.is_ok() {
+        self.emit(c, "kill", &[("signal", sig.to_string())]);
+        let sent = shim.kill(sig, false).await.is_ok();
+        let _ = self.thaw(c).await;
+        if sent {
             let t = if grace < 0 {
                 None
             } else {
                 Some(Duration::from_secs(grace as u64))
             };
             if Self::wait_exit_after(c, seq, t).await {
+                self.emit(c, "stop", &[]);
                 return Ok(());
             }
         }
+        self.emit(c, "kill", &[("signal", "9".to_owned())]);
         let _ = shim.kill(9, true).await;
         if Self::wait_exit_after(c, seq, Some(Duration::from_secs(30))).await {
+            self.emit(c, "stop", &[]);
             Ok(())
         } else {
             Err(ApiError::internal(format!("cannot stop container: {}: tried to kill container, but did not receive an exit event", c.id)))
@@ -141,7 +147,12 @@ impl Containers {
         self.shim(&c.id)
             .kill(sig, sig == 9)
             .await
-            .map_err(|e| ApiError::internal(format!("Cannot kill container: {key}: {e}")))
+            .map_err(|e| ApiError::internal(format!("Cannot kill container: {key}: {e}")))?;
+        if sig == 9 {
+            let _ = self.thaw(&c).await;
+        }
+        self.emit(&c, "kill", &[("signal", sig.to_string())]);
+        Ok(())
     }
 
     pub async fn restart_container(
@@ -167,10 +178,12 @@ impl Containers {
         )
         .await;
         match self.start_container(&c.id).await {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind == berth_api::ErrorKind::NotModified => Ok(()),
-            Err(e) => Err(e),
+            Ok(()) => {}
+            Err(e) if e.kind == berth_api::ErrorKind::NotModified => {}
+            Err(e) => return Err(e),
         }
+        self.emit(&c, "restart", &[]);
+        Ok(())
     }
 
     pub async fn wait_container(
@@ -232,7 +245,9 @@ impl Containers {
                 )));
             }
             let seq = c.exits.borrow().seq;
+            self.emit(&c, "kill", &[("signal", "9".to_owned())]);
             let _ = self.shim(&c.id).kill(9, true).await;
+            let _ = self.thaw(&c).await;
             if !Self::wait_exit_after(&c, seq, Some(Duration::from_secs(30))).await {
                 return Err(ApiError::internal(format!(
                     "could not kill container {}",
@@ -269,6 +284,7 @@ impl Containers {
             )));
         }
         self.forget(&c.id);
+        self.emit(&c, "destroy", &[]);
         c.exits.send_modify(|ev| ev.removed = true);
         Ok(())
     }

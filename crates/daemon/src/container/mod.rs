@@ -1,6 +1,7 @@
 //! The container service: records, lookup, persistence and the lifecycle verbs (one file
 //! per verb group). Implements the API's `ContainerBackend`.
 mod attach;
+mod control;
 mod create;
 mod fs;
 mod lifecycle;
@@ -164,14 +165,20 @@ impl Ctr {
 pub struct Containers {
     pub(crate) paths: Arc<Paths>,
     pub(crate) store: Arc<berth_store::Store>,
+    pub(crate) events: Arc<crate::events::Events>,
     map: RwLock<HashMap<String, Arc<Ctr>>>,
 }
 
 impl Containers {
-    pub fn new(paths: Arc<Paths>, store: Arc<berth_store::Store>) -> Arc<Self> {
+    pub fn new(
+        paths: Arc<Paths>,
+        store: Arc<berth_store::Store>,
+        events: Arc<crate::events::Events>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             paths,
             store,
+            events,
             map: RwLock::new(HashMap::new()),
         })
     }
@@ -252,6 +259,22 @@ impl Containers {
             }
         }
         found
+    }
+
+    /// Publishes a container event with Docker's attributes (`name`, `image`, the labels)
+    /// plus `extra` (`exitCode`, `signal`, ...).
+    pub(crate) fn emit(&self, c: &Ctr, action: &str, extra: &[(&str, String)]) {
+        let mut attrs = std::collections::BTreeMap::new();
+        {
+            let r = c.rec.lock().expect("record lock");
+            if let Some(l) = &r.config.labels {
+                attrs.extend(l.iter().map(|(k, v)| (k.clone(), v.clone())));
+            }
+            attrs.insert("image".to_owned(), r.image.clone());
+            attrs.insert("name".to_owned(), r.name.clone());
+        }
+        attrs.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
+        self.events.publish("container", action, &c.id, attrs);
     }
 
     pub(crate) fn shim(&self, id: &str) -> ShimClient {

@@ -44,6 +44,7 @@ impl Containers {
                     r.manually_stopped = false;
                 });
                 self.spawn_monitor(c.clone());
+                self.emit(&c, "start", &[]);
                 Ok(())
             }
             Err(e) => {
@@ -162,6 +163,10 @@ impl Containers {
             r.state.finished_at = status.exited_at.clone();
             r.host_config.auto_remove.unwrap_or(false)
         });
+        if status.oom_killed {
+            self.emit(c, "oom", &[]);
+        }
+        self.emit(c, "die", &[("exitCode", status.code.to_string())]);
         c.exits.send_modify(|ev| {
             ev.seq += 1;
             ev.code = status.code as i64;

@@ -1,0 +1,124 @@
+//! Container control: pause/unpause (the freezer cgroup on the host), rename, and the
+//! wrong-state and bad-name errors.
+use std::time::Duration;
+
+use berth_e2e::*;
+
+fn freezer_state(d: &Daemon, id: &str) -> String {
+    let dir = d.cgroup_dir("freezer", id);
+    if dir.join("cgroup.freeze").exists() {
+        std::fs::read_to_string(dir.join("cgroup.freeze"))
+            .unwrap()
+            .trim()
+            .to_owned()
+    } else {
+        std::fs::read_to_string(dir.join("freezer.state"))
+            .unwrap()
+            .trim()
+            .to_owned()
+    }
+}
+
+#[test]
+fn pause_unpause() {
+    let Some(d) = setup() else { return };
+    let id = d
+        .docker(&["run", "-d", "--name", "p1", "busybox", "sleep", "300"])
+        .ok();
+    assert_eq!(d.docker(&["pause", "p1"]).ok(), "p1");
+    assert_eq!(d.status(&id), "paused");
+    assert_eq!(
+        d.inspect(&id, "{{.State.Paused}} {{.State.Running}}"),
+        "true true"
+    );
+    assert!(["FROZEN", "1"].contains(&freezer_state(&d, &id).as_str()));
+    let ps = d.docker(&["ps", "--format", "{{.Names}} {{.Status}}"]).ok();
+    assert!(ps.starts_with("p1 Up") && ps.ends_with("(Paused)"), "{ps}");
+    let e = d.docker(&["pause", "p1"]).err();
+    assert!(
+        e.contains(&format!("Container {id} is already paused")),
+        "{e}"
+    );
+    let e = d.docker(&["exec", "p1", "true"]).err();
+    assert!(e.contains("is paused"), "{e}");
+    assert_eq!(d.docker(&["unpause", "p1"]).ok(), "p1");
+    assert_eq!(d.status(&id), "running");
+    assert!(["THAWED", "0"].contains(&freezer_state(&d, &id).as_str()));
+    let e = d.docker(&["unpause", "p1"]).err();
+    assert!(e.contains(&format!("Container {id} is not paused")), "{e}");
+    d.docker(&["exec", "p1", "true"]).ok();
+
+    // A paused container can be stopped and force-removed; nothing stays behind.
+    d.docker(&["pause", "p1"]).ok();
+    d.docker(&["stop", "-t", "1", "p1"]).ok();
+    assert_eq!(d.status(&id), "exited");
+    let e = d.docker(&["pause", "p1"]).err();
+    assert!(e.contains(&format!("Container {id} is not running")), "{e}");
+    d.docker(&["start", "p1"]).ok();
+    d.docker(&["pause", "p1"]).ok();
+    d.docker(&["rm", "-f", "p1"]).ok();
+    eventually("cgroup removed", Duration::from_secs(10), || {
+        !d.cgroup_dir("freezer", &id).exists()
+    });
+    assert!(
+        d.mounts_under_roots().is_empty(),
+        "{:?}",
+        d.mounts_under_roots()
+    );
+    let e = d.docker(&["pause", "p1"]).err();
+    assert!(e.contains("No such container: p1"), "{e}");
+}
+
+#[test]
+fn rename() {
+    let Some(d) = setup() else { return };
+    let id = d
+        .docker(&["create", "--name", "r1", "busybox", "true"])
+        .ok();
+    d.docker(&["create", "--name", "r2", "busybox", "true"])
+        .ok();
+    d.docker(&["rename", "r1", "renamed"]).ok();
+    assert_eq!(d.inspect(&id, "{{.Name}}"), "/renamed");
+    assert_eq!(d.container_id("renamed"), id);
+    let e = d.docker(&["rename", "renamed", "r2"]).err();
+    assert!(
+        e.contains("The container name \"/r2\" is already in use"),
+        "{e}"
+    );
+    let e = d.docker(&["rename", "renamed", "renamed"]).err();
+    assert!(e.contains("same name as its current name"), "{e}");
+    let e = d.docker(&["rename", "renamed", "bad/name"]).err();
+    assert!(e.contains("Invalid container name (bad/name)"), "{e}");
+    let e = d.docker(&["rename", "nosuch", "x1"]).err();
+    assert!(e.contains("No such container: nosuch"), "{e}");
+    // The old name is free again.
+    d.docker(&["create", "--name", "r1", "busybox", "true"])
+        .ok();
+    let ev = d
+        .docker(&[
+            "events",
+            "--since",
+            "0",
+            "--until",
+            &format!(
+                "{}",
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_secs()
+                    + 1
+            ),
+            "--filter",
+            "event=rename",
+            "--format",
+            "{{.Actor.Attributes.name}} {{.Actor.Attributes.oldName}}",
+        ])
+        .ok();
+    assert_eq!(ev, "renamed /r1");
+    // The berth CLI drives the same endpoint, with docker's errors.
+    assert_eq!(d.berth(&["rename", "renamed", "again"]).ok(), "");
+    assert_eq!(d.inspect(&id, "{{.Name}}"), "/again");
+    let e = d.berth(&["rename", "again", "r2"]).err();
+    assert!(e.contains("is already in use"), "{e}");
+    assert_eq!(d.berth(&["pause", "nosuch"]).code, 1);
+}
