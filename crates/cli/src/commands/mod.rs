@@ -4,6 +4,7 @@
 pub mod container;
 pub mod control;
 pub mod exec;
+pub mod fs;
 pub mod images;
 pub mod inspect;
 pub mod logs;
@@ -77,6 +78,10 @@ pub enum Command {
     Unpause(container::NamesArgs),
     /// Rename a container
     Rename(control::RenameArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(fs::DiffArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(fs::ExportArgs),
     /// Import the contents from a tarball to create a filesystem image
     Import(images::ImportArgs),
     /// List images
@@ -135,6 +140,10 @@ pub enum ContainerCommand {
     Unpause(container::NamesArgs),
     /// Rename a container
     Rename(control::RenameArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(fs::DiffArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(fs::ExportArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -359,6 +368,12 @@ pub async fn dispatch(cli: Cli) -> Result<i32> {
         }
         Command::Rename(a) | Command::Container(ContainerCommand::Rename(a)) => {
             control::rename(connect().await?, a).await
+        }
+        Command::Diff(a) | Command::Container(ContainerCommand::Diff(a)) => {
+            fs::diff(connect().await?, a).await
+        }
+        Command::Export(a) | Command::Container(ContainerCommand::Export(a)) => {
+            fs::export(connect().await?, a).await
         }
         Command::Ps(a) | Command::Container(ContainerCommand::Ls(a)) => {
             ps::ps(connect().await?, a).await

@@ -162,7 +162,14 @@ fn export_dir<W: Write>(rootfd: &OwnedFd, rel: &str, b: &mut tar::Builder<W>) ->
             SFlag::S_IFLNK => {
                 let target = nix::fcntl::readlinkat(Some(dirfd.as_fd().as_raw_fd()), name.as_slice()).map_err(std::io::Error::from)?;
                 let mut h = header_for(&st, tar::EntryType::Symlink);
-                b.append_link(&mut h, &path, Path::new(std::ffi::OsStr::from_bytes(target.as_bytes())))?;
+                let target = target.as_bytes();
+                if target.len() < 100 {
+                    // Verbatim (`append_link` normalises, turning `/` into `//`).
+                    h.set_link_name_literal(target)?;
+                    b.append_data(&mut h, &path, std::io::empty())?;
+                } else {
+                    b.append_link(&mut h, &path, Path::new(std::ffi::OsStr::from_bytes(target)))?;
+                }
             }
             t @ (SFlag::S_IFCHR | SFlag::S_IFBLK | SFlag::S_IFIFO) => {
                 let kind = match t {
