@@ -630,7 +630,7 @@ impl Shim {
     }
 
     /// Init has exited and its output is drained (or the grace period passed): persist the
-    /// status, answer waiters, end the attach streams, delete the container.
+    /// status, delete the container, answer waiters, end the attach streams.
     pub fn finish(&mut self) {
         if self.finished_at.is_some() {
             return;
@@ -647,6 +647,9 @@ impl Shim {
         if let Ok(data) = serde_json::to_vec(&status) {
             let _ = write_atomic(&self.bundle.join("exit.json"), &data);
         }
+        // The libcontainer state and cgroups go before anyone hears of the exit: a waiter
+        // may restart the container at once under the same ID.
+        let _ = self.container.delete(true);
         let line = format!(
             "{}\n",
             serde_json::to_string(&Response::Exited(status)).unwrap_or_default()
@@ -663,7 +666,6 @@ impl Shim {
         self.listener = None;
         let _ = std::fs::remove_file(self.bundle.join("shim.sock"));
         let _ = std::fs::remove_file(self.bundle.join("shim.pid"));
-        let _ = self.container.delete(true);
         self.finished_at = Some(Instant::now());
     }
 }
