@@ -18,6 +18,7 @@ pub fn router(b: B) -> Router {
         .route("/containers/{id}/pause", post(pause))
         .route("/containers/{id}/unpause", post(unpause))
         .route("/containers/{id}/rename", post(rename))
+        .route("/containers/{id}/top", axum::routing::get(top))
         .with_state(b)
 }
 
@@ -42,4 +43,13 @@ async fn rename(
         .ok_or_else(|| ApiError::invalid("Neither old nor new names may be empty"))?;
     b.rename(&id, name).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn top(
+    State(b): State<B>,
+    Path(id): Path<String>,
+    Query(q): Query<query::Query>,
+) -> ApiResult<Response> {
+    let args = q.get("ps_args").map(|s| s.to_string());
+    Ok(axum::Json(b.top(&id, args).await?).into_response())
 }

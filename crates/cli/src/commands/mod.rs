@@ -78,6 +78,8 @@ pub enum Command {
     Unpause(container::NamesArgs),
     /// Rename a container
     Rename(control::RenameArgs),
+    /// Display the running processes of a container
+    Top(control::TopArgs),
     /// Inspect changes to files or directories on a container's filesystem
     Diff(fs::DiffArgs),
     /// Export a container's filesystem as a tar archive
@@ -140,6 +142,8 @@ pub enum ContainerCommand {
     Unpause(container::NamesArgs),
     /// Rename a container
     Rename(control::RenameArgs),
+    /// Display the running processes of a container
+    Top(control::TopArgs),
     /// Inspect changes to files or directories on a container's filesystem
     Diff(fs::DiffArgs),
     /// Export a container's filesystem as a tar archive
@@ -368,6 +372,9 @@ pub async fn dispatch(cli: Cli) -> Result<i32> {
         }
         Command::Rename(a) | Command::Container(ContainerCommand::Rename(a)) => {
             control::rename(connect().await?, a).await
+        }
+        Command::Top(a) | Command::Container(ContainerCommand::Top(a)) => {
+            control::top(connect().await?, a).await
         }
         Command::Diff(a) | Command::Container(ContainerCommand::Diff(a)) => {
             fs::diff(connect().await?, a).await

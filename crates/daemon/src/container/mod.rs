@@ -7,6 +7,7 @@ mod fs;
 mod lifecycle;
 mod logs;
 mod start;
+mod top;
 mod view;
 
 use std::collections::HashMap;
