@@ -199,5 +199,9 @@ pub trait ControlBackend: Send + Sync {
     async fn unpause(&self, id: &str) -> ApiResult<()>;
     async fn rename(&self, id: &str, name: &str) -> ApiResult<()>;
     /// `ps` of the container's processes (`ps_args` as moby: default `-ef`).
-    async fn top(&self, id: &str, ps_args: Option<String>) -> ApiResult<bollard_stubs::models::ContainerTopResponse>;
+    async fn top(
+        &self,
+        id: &str,
+        ps_args: Option<String>,
+    ) -> ApiResult<bollard_stubs::models::ContainerTopResponse>;
 }

@@ -95,7 +95,11 @@ impl berth_api::ControlBackend for ControlApi {
     async fn rename(&self, id: &str, name: &str) -> ApiResult<()> {
         self.0.rename_container(id, name).await
     }
-    async fn top(&self, id: &str, ps_args: Option<String>) -> ApiResult<berth_api::models::ContainerTopResponse> {
+    async fn top(
+        &self,
+        id: &str,
+        ps_args: Option<String>,
+    ) -> ApiResult<berth_api::models::ContainerTopResponse> {
         self.0.top_container(id, ps_args).await
     }
 }

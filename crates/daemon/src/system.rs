@@ -52,7 +52,9 @@ fn mem_total() -> i64 {
 
 /// Docker's name for the filesystem under the data root (`statfs` magic).
 fn backing_fs(path: &std::path::Path) -> &'static str {
-    let Ok(st) = nix::sys::statfs::statfs(path) else { return "<unknown>" };
+    let Ok(st) = nix::sys::statfs::statfs(path) else {
+        return "<unknown>";
+    };
     match st.filesystem_type().0 as u64 {
         0xEF53 => "extfs",
         0x5846_5342 => "xfs",
@@ -87,7 +89,10 @@ impl SystemBackend for System {
             containers_stopped: Some(count(&|s| !s.is_running())),
             images: Some(self.images.count() as i64),
             driver: Some("overlayfs".into()),
-            driver_status: Some(vec![vec!["Backing Filesystem".into(), backing_fs(&self.paths.data_root).into()]]),
+            driver_status: Some(vec![vec![
+                "Backing Filesystem".into(),
+                backing_fs(&self.paths.data_root).into(),
+            ]]),
             plugins: Some(berth_api::models::PluginsInfo {
                 volume: Some(vec!["local".into()]),
                 network: Some(vec!["host".into(), "null".into()]),

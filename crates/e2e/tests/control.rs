@@ -126,7 +126,17 @@ fn rename() {
 #[test]
 fn top_lists_the_container_processes() {
     let Some(d) = setup() else { return };
-    let id = d.docker(&run_args(&["-d", "--name", "tp", "busybox", "sh", "-c", "sleep 1001 & sleep 1002"])).ok();
+    let id = d
+        .docker(&run_args(&[
+            "-d",
+            "--name",
+            "tp",
+            "busybox",
+            "sh",
+            "-c",
+            "sleep 1001 & sleep 1002",
+        ]))
+        .ok();
     eventually("both sleeps", std::time::Duration::from_secs(10), || {
         d.docker(&["top", "tp"]).ok().matches("sleep 100").count() == 2
     });
@@ -138,13 +148,28 @@ fn top_lists_the_container_processes() {
     let rows: Vec<&str> = out.lines().skip(1).collect();
     // (sh execs its last command: init is `sleep 1002`.)
     assert_eq!(rows.len(), 2, "{out}");
-    assert!(rows.iter().any(|r| r.ends_with("sleep 1001")) && rows.iter().any(|r| r.ends_with("sleep 1002")), "{out}");
+    assert!(
+        rows.iter().any(|r| r.ends_with("sleep 1001"))
+            && rows.iter().any(|r| r.ends_with("sleep 1002")),
+        "{out}"
+    );
     // The PIDs are host PIDs, the container's init among them.
     let pid = d.container_pid(&id).to_string();
-    assert!(rows.iter().any(|r| r.split_whitespace().nth(1) == Some(pid.as_str())), "{out}");
+    assert!(
+        rows.iter()
+            .any(|r| r.split_whitespace().nth(1) == Some(pid.as_str())),
+        "{out}"
+    );
     // ps options pass through; the berth CLI prints the same table.
     let o = d.docker(&["top", "tp", "-o", "pid,comm"]).ok();
-    assert_eq!(o.lines().next().unwrap().split_whitespace().collect::<Vec<_>>(), ["PID", "COMMAND"]);
+    assert_eq!(
+        o.lines()
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .collect::<Vec<_>>(),
+        ["PID", "COMMAND"]
+    );
     assert_eq!(d.berth(&["top", "tp", "-o", "pid,comm"]).ok(), o);
     // Bad ps options and stopped containers are errors.
     let bad = d.docker(&["top", "tp", "--no-such-ps-flag"]);

@@ -20,13 +20,22 @@ fn diff_lists_added_changed_and_deleted() {
     assert_eq!(id, 0);
     let out = d.docker(&["diff", "df"]).ok();
     let lines: Vec<&str> = out.lines().collect();
-    for want in ["A /newdir", "A /newdir/f", "C /etc", "C /etc/passwd", "C /bin", "D /bin/vi"] {
+    for want in [
+        "A /newdir",
+        "A /newdir/f",
+        "C /etc",
+        "C /etc/passwd",
+        "C /bin",
+        "D /bin/vi",
+    ] {
         assert!(lines.contains(&want), "{want} not in {out}");
     }
     // The same through the berth CLI.
     assert_eq!(d.berth(&["diff", "df"]).ok(), out);
     // A fresh container has no changes; an unknown one is a 404.
-    let fresh = d.docker(&["create", "--network", "none", "busybox", "true"]).ok();
+    let fresh = d
+        .docker(&["create", "--network", "none", "busybox", "true"])
+        .ok();
     assert_eq!(d.docker(&["diff", &fresh]).ok(), "");
     let o = d.docker(&["diff", "nosuch"]);
     assert_eq!(o.code, 1);
@@ -39,8 +48,16 @@ fn tar_listing(tar: &[u8]) -> Vec<(String, tar::EntryType, String)> {
         .unwrap()
         .map(|e| {
             let e = e.unwrap();
-            let link = e.link_name().unwrap().map(|l| l.display().to_string()).unwrap_or_default();
-            (e.path().unwrap().display().to_string(), e.header().entry_type(), link)
+            let link = e
+                .link_name()
+                .unwrap()
+                .map(|l| l.display().to_string())
+                .unwrap_or_default();
+            (
+                e.path().unwrap().display().to_string(),
+                e.header().entry_type(),
+                link,
+            )
         })
         .collect()
 }
@@ -59,19 +76,28 @@ fn export_running_and_stopped_containers() {
             "echo secret-in-ctr > /data.txt && ln -s / /hostroot && ln -s ../../../../etc/shadow /esc && mkfifo /fifo && sleep 1000",
         ]))
         .ok();
-    eventually("the container's files", Duration::from_secs(10), || d.docker(&["exec", &id, "test", "-p", "/fifo"]).code == 0);
+    eventually("the container's files", Duration::from_secs(10), || {
+        d.docker(&["exec", &id, "test", "-p", "/fifo"]).code == 0
+    });
     let out = d.root.join("running.tar");
     d.docker(&["export", "-o", out.to_str().unwrap(), &id]).ok();
     let data = std::fs::read(&out).unwrap();
     let list = tar_listing(&data);
-    let find = |n: &str| list.iter().find(|(p, _, _)| p == n).unwrap_or_else(|| panic!("{n} not in export"));
+    let find = |n: &str| {
+        list.iter()
+            .find(|(p, _, _)| p == n)
+            .unwrap_or_else(|| panic!("{n} not in export"))
+    };
     assert_eq!(find("bin/busybox").1, tar::EntryType::Regular);
     assert_eq!(find("data.txt").1, tar::EntryType::Regular);
     assert_eq!(find("hostroot").1, tar::EntryType::Symlink);
     assert_eq!(find("hostroot").2, "/");
     assert_eq!(find("esc").2, "../../../../etc/shadow");
     assert_eq!(find("fifo").1, tar::EntryType::Fifo);
-    assert!(!list.iter().any(|(p, _, _)| p.starts_with("hostroot/")), "followed a link out of the root");
+    assert!(
+        !list.iter().any(|(p, _, _)| p.starts_with("hostroot/")),
+        "followed a link out of the root"
+    );
 
     // Stopped: exported from a temporary mount, then nothing is left mounted.
     d.docker(&["stop", "-t", "0", &id]).ok();
@@ -84,7 +110,11 @@ fn export_running_and_stopped_containers() {
     // Imported back, the exported filesystem runs.
     let o = d.docker_stdin(&["import", "-", "exported:1"], &o.stdout);
     assert_eq!(o.code, 0, "{o:?}");
-    assert_eq!(d.docker(&run_args(&["--rm", "exported:1", "cat", "/data.txt"])).ok(), "secret-in-ctr");
+    assert_eq!(
+        d.docker(&run_args(&["--rm", "exported:1", "cat", "/data.txt"]))
+            .ok(),
+        "secret-in-ctr"
+    );
 
     let o = d.docker(&["export", "-o", out.to_str().unwrap(), "nosuch"]);
     assert_eq!(o.code, 1);

@@ -26,5 +26,9 @@ async fn changes(State(b): State<B>, Path(id): Path<String>) -> ApiResult<Respon
 
 async fn export(State(b): State<B>, Path(id): Path<String>) -> ApiResult<Response> {
     let stream = b.export(&id).await?;
-    Ok(([(header::CONTENT_TYPE, "application/x-tar")], Body::from_stream(stream)).into_response())
+    Ok((
+        [(header::CONTENT_TYPE, "application/x-tar")],
+        Body::from_stream(stream),
+    )
+        .into_response())
 }

@@ -32,7 +32,11 @@ pub struct TopArgs {
     #[arg(value_name = "CONTAINER")]
     pub container: String,
     /// Options passed to ps (default -ef)
-    #[arg(value_name = "ps OPTIONS", trailing_var_arg = true, allow_hyphen_values = true)]
+    #[arg(
+        value_name = "ps OPTIONS",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
     pub ps_args: Vec<String>,
 }
 
@@ -50,13 +54,18 @@ pub async fn top(client: Client, a: TopArgs) -> Result<i32> {
     if !a.ps_args.is_empty() {
         q.push(("ps_args", a.ps_args.join(" ")));
     }
-    let t: Top = client.get_json(&format!("/containers/{}/top", a.container), &q).await?;
+    let t: Top = client
+        .get_json(&format!("/containers/{}/top", a.container), &q)
+        .await?;
     let mut text = t.titles.join("\t");
     text.push('\n');
     for p in &t.processes {
         text.push_str(&p.join("\t"));
         text.push('\n');
     }
-    print!("{}", crate::format::tabwriter::TabWriter::new(20, 3).format(&text));
+    print!(
+        "{}",
+        crate::format::tabwriter::TabWriter::new(20, 3).format(&text)
+    );
     Ok(0)
 }

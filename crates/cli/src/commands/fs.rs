@@ -32,7 +32,9 @@ struct Change {
 }
 
 pub async fn diff(client: Client, a: DiffArgs) -> Result<i32> {
-    let changes: Vec<Change> = client.get_json(&format!("/containers/{}/changes", a.container), &[]).await?;
+    let changes: Vec<Change> = client
+        .get_json(&format!("/containers/{}/changes", a.container), &[])
+        .await?;
     let mut out = std::io::stdout().lock();
     for c in changes {
         let k = match c.kind {
@@ -49,9 +51,18 @@ pub async fn export(client: Client, a: ExportArgs) -> Result<i32> {
     if a.output.is_none() && std::io::stdout().is_terminal() {
         bail!("cowardly refusing to save to a terminal. Use the -o flag or redirect");
     }
-    let resp = client.stream(Method::GET, &format!("/containers/{}/export", a.container), &[], None).await?;
+    let resp = client
+        .stream(
+            Method::GET,
+            &format!("/containers/{}/export", a.container),
+            &[],
+            None,
+        )
+        .await?;
     let mut out: Box<dyn Write> = match &a.output {
-        Some(p) => Box::new(std::fs::File::create(p).with_context(|| format!("failed to export container: {p}"))?),
+        Some(p) => Box::new(
+            std::fs::File::create(p).with_context(|| format!("failed to export container: {p}"))?,
+        ),
         None => Box::new(std::io::stdout().lock()),
     };
     let mut body = resp.into_body();

@@ -41,8 +41,12 @@ fn entries(dirfd: &OwnedFd) -> std::io::Result<Vec<(Vec<u8>, FileStat)>> {
         if name == b"." || name == b".." {
             continue;
         }
-        let st = fstatat(Some(dirfd.as_raw_fd()), e.file_name(), nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
-            .map_err(std::io::Error::from)?;
+        let st = fstatat(
+            Some(dirfd.as_raw_fd()),
+            e.file_name(),
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .map_err(std::io::Error::from)?;
         out.push((name, st));
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
@@ -50,7 +54,12 @@ fn entries(dirfd: &OwnedFd) -> std::io::Result<Vec<(Vec<u8>, FileStat)>> {
 }
 
 fn open_dir_in(rootfd: &OwnedFd, rel: &str) -> std::io::Result<OwnedFd> {
-    openat_in_root(rootfd, rel, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW, 0)
+    openat_in_root(
+        rootfd,
+        rel,
+        libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW,
+        0,
+    )
 }
 
 /// `lstat` of `rel` in a lower layer, resolved inside it.
@@ -92,7 +101,13 @@ fn walk_changes(
             let mut skip = false;
             for l in lowers {
                 if let Some(ls) = lower_stat(l, &path) {
-                    if is_dir && file_type(&ls) == SFlag::S_IFDIR && ls.st_size == st.st_size && ls.st_mode == st.st_mode && ls.st_mtime == st.st_mtime && ls.st_mtime_nsec == st.st_mtime_nsec {
+                    if is_dir
+                        && file_type(&ls) == SFlag::S_IFDIR
+                        && ls.st_size == st.st_size
+                        && ls.st_mode == st.st_mode
+                        && ls.st_mtime == st.st_mtime
+                        && ls.st_mtime_nsec == st.st_mtime_nsec
+                    {
                         skip = true;
                     }
                     kind = MODIFIED;
@@ -139,10 +154,18 @@ fn header_for(st: &FileStat, kind: tar::EntryType) -> tar::Header {
     h
 }
 
-fn export_dir<W: Write>(rootfd: &OwnedFd, rel: &str, b: &mut tar::Builder<W>) -> std::io::Result<()> {
+fn export_dir<W: Write>(
+    rootfd: &OwnedFd,
+    rel: &str,
+    b: &mut tar::Builder<W>,
+) -> std::io::Result<()> {
     let dirfd = open_dir_in(rootfd, if rel.is_empty() { "." } else { rel })?;
     for (name, st) in entries(&dirfd)? {
-        let path = if rel.is_empty() { String::from_utf8_lossy(&name).into_owned() } else { format!("{rel}/{}", String::from_utf8_lossy(&name)) };
+        let path = if rel.is_empty() {
+            String::from_utf8_lossy(&name).into_owned()
+        } else {
+            format!("{rel}/{}", String::from_utf8_lossy(&name))
+        };
         match file_type(&st) {
             SFlag::S_IFDIR => {
                 let mut h = header_for(&st, tar::EntryType::Directory);
@@ -150,17 +173,27 @@ fn export_dir<W: Write>(rootfd: &OwnedFd, rel: &str, b: &mut tar::Builder<W>) ->
                 export_dir(rootfd, &path, b)?;
             }
             SFlag::S_IFREG => {
-                let f = std::fs::File::from(openat_in_root(rootfd, &path, libc::O_RDONLY | libc::O_NOFOLLOW, 0)?);
+                let f = std::fs::File::from(openat_in_root(
+                    rootfd,
+                    &path,
+                    libc::O_RDONLY | libc::O_NOFOLLOW,
+                    0,
+                )?);
                 let mut h = header_for(&st, tar::EntryType::Regular);
                 h.set_size(st.st_size as u64);
                 // A file that shrinks under us is padded with zeros by `take` + tar; one that
                 // grows is cut at the size in the header.
                 let n = st.st_size as u64;
-                let data = std::io::Read::take(std::io::Read::chain(std::io::Read::take(f, n), std::io::repeat(0)), n);
+                let data = std::io::Read::take(
+                    std::io::Read::chain(std::io::Read::take(f, n), std::io::repeat(0)),
+                    n,
+                );
                 b.append_data(&mut h, &path, data)?;
             }
             SFlag::S_IFLNK => {
-                let target = nix::fcntl::readlinkat(Some(dirfd.as_fd().as_raw_fd()), name.as_slice()).map_err(std::io::Error::from)?;
+                let target =
+                    nix::fcntl::readlinkat(Some(dirfd.as_fd().as_raw_fd()), name.as_slice())
+                        .map_err(std::io::Error::from)?;
                 let mut h = header_for(&st, tar::EntryType::Symlink);
                 let target = target.as_bytes();
                 if target.len() < 100 {
@@ -168,7 +201,11 @@ fn export_dir<W: Write>(rootfd: &OwnedFd, rel: &str, b: &mut tar::Builder<W>) ->
                     h.set_link_name_literal(target)?;
                     b.append_data(&mut h, &path, std::io::empty())?;
                 } else {
-                    b.append_link(&mut h, &path, Path::new(std::ffi::OsStr::from_bytes(target)))?;
+                    b.append_link(
+                        &mut h,
+                        &path,
+                        Path::new(std::ffi::OsStr::from_bytes(target)),
+                    )?;
                 }
             }
             t @ (SFlag::S_IFCHR | SFlag::S_IFBLK | SFlag::S_IFIFO) => {
@@ -202,7 +239,9 @@ impl ChannelWriter {
             return Ok(());
         }
         let chunk = Bytes::from(std::mem::take(&mut self.buf));
-        self.tx.blocking_send(Ok(chunk)).map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client went away"))
+        self.tx
+            .blocking_send(Ok(chunk))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client went away"))
     }
 }
 
@@ -223,21 +262,36 @@ impl Containers {
     pub async fn container_changes(&self, key: &str) -> Result<Vec<FilesystemChange>, ApiError> {
         let c = self.get(key)?;
         let upper = self.paths.container_dir(&c.id).join("rw").join("upper");
-        let lowers = self.store.held_layer_dirs(&c.id).map_err(super::store_err)?;
+        let lowers = self
+            .store
+            .held_layer_dirs(&c.id)
+            .map_err(super::store_err)?;
         let list = tokio::task::spawn_blocking(move || changes(&upper, &lowers))
             .await
             .map_err(|e| ApiError::internal(e.to_string()))?
             .map_err(|e| ApiError::internal(format!("computing changes: {e}")))?;
-        Ok(list.into_iter().map(|(path, kind)| FilesystemChange { path, kind: kind_enum(kind) }).collect())
+        Ok(list
+            .into_iter()
+            .map(|(path, kind)| FilesystemChange {
+                path,
+                kind: kind_enum(kind),
+            })
+            .collect())
     }
 
     /// The container's filesystem as a tar stream. A stopped container's rootfs is mounted
     /// for the export (under its operation lock, so it cannot start meanwhile) and
     /// unmounted after.
-    pub async fn export_container(self: &Arc<Self>, key: &str) -> Result<BoxStream<std::io::Result<Bytes>>, ApiError> {
+    pub async fn export_container(
+        self: &Arc<Self>,
+        key: &str,
+    ) -> Result<BoxStream<std::io::Result<Bytes>>, ApiError> {
         let c = self.get(key)?;
         if matches!(c.status(), Status::Removing | Status::Dead) {
-            return Err(ApiError::conflict(format!("container {} is marked for removal", c.id)));
+            return Err(ApiError::conflict(format!(
+                "container {} is marked for removal",
+                c.id
+            )));
         }
         let this = self.clone();
         let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(8);
@@ -250,7 +304,10 @@ impl Containers {
             let id = c.id.clone();
             let err_tx = tx.clone();
             let res = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-                let mut w = ChannelWriter { tx, buf: Vec::new() };
+                let mut w = ChannelWriter {
+                    tx,
+                    buf: Vec::new(),
+                };
                 if running {
                     export_tar(&bundle.join("rootfs"), &mut w)?;
                     return w.flush();
@@ -280,7 +337,10 @@ impl Containers {
                 let _ = err_tx.send(Err(e)).await;
             }
         });
-        Ok(Box::pin(futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|x| (x, rx)) })))
+        Ok(Box::pin(futures_util::stream::unfold(
+            rx,
+            |mut rx| async move { rx.recv().await.map(|x| (x, rx)) },
+        )))
     }
 }
 
@@ -309,11 +369,23 @@ mod tests {
         std::fs::create_dir_all(upper.join("usr/bin")).unwrap();
         std::fs::write(upper.join("etc/passwd"), "root2").unwrap();
         std::fs::write(upper.join("etc/new"), "n").unwrap();
-        nix::sys::stat::mknod(&upper.join("usr/bin/tool"), SFlag::S_IFCHR, nix::sys::stat::Mode::empty(), 0).unwrap();
+        nix::sys::stat::mknod(
+            &upper.join("usr/bin/tool"),
+            SFlag::S_IFCHR,
+            nix::sys::stat::Mode::empty(),
+            0,
+        )
+        .unwrap();
         std::os::unix::fs::symlink("/etc/passwd", upper.join("link")).unwrap();
         // Overlay's copy-up keeps a directory's metadata: /usr is unchanged and not listed.
-        let m = std::fs::metadata(lower.join("usr")).unwrap().modified().unwrap();
-        std::fs::File::open(upper.join("usr")).unwrap().set_modified(m).unwrap();
+        let m = std::fs::metadata(lower.join("usr"))
+            .unwrap()
+            .modified()
+            .unwrap();
+        std::fs::File::open(upper.join("usr"))
+            .unwrap()
+            .set_modified(m)
+            .unwrap();
         let got = changes(&upper, std::slice::from_ref(&lower)).unwrap();
         let want: Vec<(String, u8)> = vec![
             ("/etc".into(), MODIFIED),
@@ -343,7 +415,10 @@ mod tests {
             let n = e.path().unwrap().display().to_string();
             if n == "escape" {
                 assert_eq!(e.header().entry_type(), tar::EntryType::Symlink);
-                assert_eq!(e.link_name().unwrap().unwrap().display().to_string(), "/etc/shadow");
+                assert_eq!(
+                    e.link_name().unwrap().unwrap().display().to_string(),
+                    "/etc/shadow"
+                );
             }
             names.push(n);
         }

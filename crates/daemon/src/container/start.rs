@@ -401,24 +401,53 @@ fn log_settings(
 
 /// Checks `--log-driver` / `--log-opt` at create as Docker does, filling in the default
 /// driver, so a bad option fails `create` rather than `start`.
-pub fn validate_log_config(lc: &mut bollard_stubs::models::HostConfigLogConfig) -> Result<(), ApiError> {
-    let driver = lc.typ.clone().filter(|t| !t.is_empty()).unwrap_or_else(|| "json-file".into());
+pub fn validate_log_config(
+    lc: &mut bollard_stubs::models::HostConfigLogConfig,
+) -> Result<(), ApiError> {
+    let driver = lc
+        .typ
+        .clone()
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| "json-file".into());
     let opts = lc.config.clone().unwrap_or_default();
     let allowed: &[&str] = match driver.as_str() {
-        "json-file" => &["max-size", "max-file", "compress", "labels", "labels-regex", "env", "env-regex", "tag"],
+        "json-file" => &[
+            "max-size",
+            "max-file",
+            "compress",
+            "labels",
+            "labels-regex",
+            "env",
+            "env-regex",
+            "tag",
+        ],
         "none" => &[],
-        other => return Err(ApiError::invalid(format!("logger: no log driver named '{other}' is registered"))),
+        other => {
+            return Err(ApiError::invalid(format!(
+                "logger: no log driver named '{other}' is registered"
+            )))
+        }
     };
     for (k, v) in &opts {
         if !allowed.contains(&k.as_str()) {
-            return Err(ApiError::invalid(format!("unknown log opt '{k}' for {driver} log driver")));
+            return Err(ApiError::invalid(format!(
+                "unknown log opt '{k}' for {driver} log driver"
+            )));
         }
         match k.as_str() {
-            "max-size" if parse_size(v).is_none() => return Err(ApiError::invalid(format!("invalid size: '{v}'"))),
-            "max-file" if v.parse::<u32>().ok().filter(|n| *n >= 1).is_none() => {
-                return Err(ApiError::invalid(format!("invalid value for max-file: '{v}' (must be a number of at least 1)")))
+            "max-size" if parse_size(v).is_none() => {
+                return Err(ApiError::invalid(format!("invalid size: '{v}'")))
             }
-            "compress" if v.parse::<bool>().is_err() => return Err(ApiError::invalid(format!("invalid value for compress: '{v}'"))),
+            "max-file" if v.parse::<u32>().ok().filter(|n| *n >= 1).is_none() => {
+                return Err(ApiError::invalid(format!(
+                    "invalid value for max-file: '{v}' (must be a number of at least 1)"
+                )))
+            }
+            "compress" if v.parse::<bool>().is_err() => {
+                return Err(ApiError::invalid(format!(
+                    "invalid value for compress: '{v}'"
+                )))
+            }
             _ => {}
         }
     }
