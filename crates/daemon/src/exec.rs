@@ -6,7 +6,7 @@ use berth_api::models::{ExecConfig, ExecInspectResponse, ProcessConfig};
 use berth_api::{ApiError, ExecBackend, ProcessStream, Session};
 use berth_runtime::protocol::ExecProcess;
 
-use crate::container::Containers;
+use crate::container::{process_failure_code, Containers};
 
 #[derive(Debug, Clone)]
 struct ExecRecord {
@@ -255,15 +255,7 @@ impl ExecBackend for Execs {
                     // As Docker: 127 when the command is not there, 126 when it cannot run.
                     let msg = format!("OCI runtime exec failed: {e}");
                     if let Some(r) = r {
-                        r.exit_code = Some(
-                            if msg.contains("executable file not found")
-                                || msg.contains("no such file or directory")
-                            {
-                                127
-                            } else {
-                                126
-                            },
-                        );
+                        r.exit_code = Some(process_failure_code(&msg).unwrap_or(126));
                     }
                     Err(msg)
                 }
@@ -275,13 +267,7 @@ impl ExecBackend for Execs {
                     drop(stream);
                     Ok(None)
                 }
-                Err(msg)
-                    if msg.contains("executable file not found")
-                        || msg.contains("no such file or directory")
-                        || msg.contains("permission denied") =>
-                {
-                    Err(ApiError::invalid(msg))
-                }
+                Err(msg) if process_failure_code(&msg).is_some() => Err(ApiError::invalid(msg)),
                 Err(msg) => Err(ApiError::internal(msg)),
             };
         }

@@ -93,10 +93,12 @@ impl Store {
         let trash = {
             let mut st = self.lock();
             remove_durable(&self.hold_path(holder))?;
-            if st.holds.remove(holder).is_none() {
-                return Ok(());
+            match st.holds.remove(holder) {
+                // While the image exists it keeps every layer the hold kept: nothing to collect
+                // (the common case, off the `rm` hot path).
+                Some(h) if !st.images.contains_key(&h.image) => self.collect_garbage(&mut st).1,
+                _ => return Ok(()),
             }
-            self.collect_garbage(&mut st).1
         };
         crate::remove::empty_trash(trash);
         Ok(())

@@ -337,10 +337,7 @@ impl Containers {
                 let _ = err_tx.send(Err(e)).await;
             }
         });
-        Ok(Box::pin(futures_util::stream::unfold(
-            rx,
-            |mut rx| async move { rx.recv().await.map(|x| (x, rx)) },
-        )))
+        Ok(super::logs::tokio_stream_from(rx))
     }
 }
 

@@ -244,7 +244,10 @@ impl Containers {
     }
 }
 
-fn tokio_stream_from(mut rx: tokio::sync::mpsc::Receiver<LogChunk>) -> BoxStream<LogChunk> {
+/// An mpsc receiver as the body stream of a response.
+pub(crate) fn tokio_stream_from<T: Send + 'static>(
+    mut rx: tokio::sync::mpsc::Receiver<T>,
+) -> BoxStream<T> {
     Box::pin(futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)))
 }
 

@@ -24,6 +24,7 @@ use crate::fsutil::write_atomic;
 use crate::paths::Paths;
 
 pub use create::{hex_encode as hex_id, host_hostname, process_env, store_err};
+pub use start::process_failure_code;
 
 /// Lifecycle state, with the guards of each verb (youki `state.rs` style).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

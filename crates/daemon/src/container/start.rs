@@ -48,15 +48,7 @@ impl Containers {
                 Ok(())
             }
             Err(e) => {
-                let code = if e.message.contains("executable file not found")
-                    || e.message.contains("no such file or directory")
-                {
-                    127
-                } else if e.message.contains("permission denied") {
-                    126
-                } else {
-                    128
-                };
+                let code = process_failure_code(&e.message).unwrap_or(128);
                 self.update(&c, |r| {
                     r.state.exit_code = code;
                     r.state.error = e.message.clone();
@@ -184,13 +176,23 @@ impl Containers {
     }
 }
 
+/// Docker's exit code for a process that could not be started, from the runtime's message:
+/// 127 when the command is not there, 126 when it cannot be run; `None` for other failures
+/// (the runtime's own, not the user's command).
+pub fn process_failure_code(msg: &str) -> Option<i64> {
+    if msg.contains("executable file not found") || msg.contains("no such file or directory") {
+        Some(127)
+    } else if msg.contains("permission denied") {
+        Some(126)
+    } else {
+        None
+    }
+}
+
 fn shim_create_error(e: ShimError) -> ApiError {
     match e {
         ShimError::Create(msg) => {
-            let kind = if msg.contains("executable file not found")
-                || msg.contains("no such file or directory")
-                || msg.contains("permission denied")
-            {
+            let kind = if process_failure_code(&msg).is_some() {
                 ErrorKind::InvalidArgument
             } else {
                 ErrorKind::Internal

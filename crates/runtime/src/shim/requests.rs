@@ -244,19 +244,9 @@ impl Shim {
         let res = ContainerBuilder::new(self.cfg.id.clone(), SyscallType::default())
             .with_root_path(self.cfg.runtime_root.clone())
             .and_then(|b| {
-                let mut b = b
-                    .with_executor(super::executor::ShimExecutor)
-                    .with_console_socket(stdio.console.as_ref().map(|(_, p)| p.clone()));
-                if let Some(fd) = stdio.child_stdin.take() {
-                    b = b.with_stdin(fd);
-                }
-                if let Some(fd) = stdio.child_stdout.take() {
-                    b = b.with_stdout(fd);
-                }
-                if let Some(fd) = stdio.child_stderr.take() {
-                    b = b.with_stderr(fd);
-                }
-                b.as_tenant()
+                stdio
+                    .wire(b)
+                    .as_tenant()
                     .with_detach(true)
                     .with_process(Some(&process_path))
                     .build()

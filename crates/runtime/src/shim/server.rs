@@ -165,21 +165,11 @@ fn setup(bundle: PathBuf, cfg: ShimConfig) -> Result<Shim, ShimError> {
         source: e,
     })?;
     let mut stdio = stdio;
-    let mut b = ContainerBuilder::new(cfg.id.clone(), SyscallType::default())
+    let b = ContainerBuilder::new(cfg.id.clone(), SyscallType::default())
         .with_root_path(cfg.runtime_root.clone())
-        .map_err(|e| ShimError::Create(create_error(&error_chain(&e), &init_argv0)))?
-        .with_executor(super::executor::ShimExecutor)
-        .with_console_socket(stdio.console.as_ref().map(|(_, p)| p.clone()));
-    if let Some(fd) = stdio.child_stdin.take() {
-        b = b.with_stdin(fd);
-    }
-    if let Some(fd) = stdio.child_stdout.take() {
-        b = b.with_stdout(fd);
-    }
-    if let Some(fd) = stdio.child_stderr.take() {
-        b = b.with_stderr(fd);
-    }
-    let built = b
+        .map_err(|e| ShimError::Create(create_error(&error_chain(&e), &init_argv0)))?;
+    let built = stdio
+        .wire(b)
         .as_init(&bundle)
         .with_systemd(false)
         .with_detach(true)

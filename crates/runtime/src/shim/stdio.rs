@@ -106,6 +106,27 @@ pub struct Stdio {
 }
 
 impl Stdio {
+    /// Hands the child's ends (or the console socket) and the shim's executor to a
+    /// libcontainer builder: the same for init and exec'd processes.
+    pub fn wire(
+        &mut self,
+        b: libcontainer::container::builder::ContainerBuilder,
+    ) -> libcontainer::container::builder::ContainerBuilder {
+        let mut b = b
+            .with_executor(super::executor::ShimExecutor)
+            .with_console_socket(self.console.as_ref().map(|(_, p)| p.clone()));
+        if let Some(fd) = self.child_stdin.take() {
+            b = b.with_stdin(fd);
+        }
+        if let Some(fd) = self.child_stdout.take() {
+            b = b.with_stdout(fd);
+        }
+        if let Some(fd) = self.child_stderr.take() {
+            b = b.with_stderr(fd);
+        }
+        b
+    }
+
     /// A console socket at `<bundle>/<name>.sock` for a tty process, else pipes; stdin is
     /// a pipe when `stdin`, else /dev/null.
     pub fn new(bundle: &Path, name: &str, tty: bool, stdin: bool) -> std::io::Result<Stdio> {
