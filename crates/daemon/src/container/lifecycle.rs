@@ -144,14 +144,22 @@ impl Containers {
         if sig == 9 || sig == 15 || sig == 2 {
             self.update(&c, |r| r.manually_stopped = true);
         }
+        let seq = c.exits.borrow().seq;
         self.shim(&c.id)
             .kill(sig, sig == 9)
             .await
             .map_err(|e| ApiError::internal(format!("Cannot kill container: {key}: {e}")))?;
+        self.emit(&c, "kill", &[("signal", sig.to_string())]);
         if sig == 9 {
             let _ = self.thaw(&c).await;
+            // As moby's `Kill`: a SIGKILL answers once the container is no longer running,
+            // so the next command sees it exited.
+            if !Self::wait_exit_after(&c, seq, Some(Duration::from_secs(10))).await {
+                return Err(ApiError::internal(format!(
+                    "Cannot kill container: {key}: tried to kill container, but did not receive an exit event"
+                )));
+            }
         }
-        self.emit(&c, "kill", &[("signal", sig.to_string())]);
         Ok(())
     }
 
