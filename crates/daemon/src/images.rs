@@ -230,6 +230,7 @@ impl ImageBackend for Images {
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?
         .map_err(store_err)?;
+        self.event("import", &img.id, &img.id);
         Ok(img.id)
     }
 
@@ -263,11 +264,16 @@ impl ImageBackend for Images {
             ));
         }
         let name = name.to_owned();
-        self.blocking(move |s| {
-            let img = s.get_image(&name)?;
-            s.tag(&img.id, &target)
-        })
-        .await
+        let shown = reference.with_default_tag().familiar();
+        let id = self
+            .blocking(move |s| {
+                let img = s.get_image(&name)?;
+                s.tag(&img.id, &target)?;
+                Ok(img.id)
+            })
+            .await?;
+        self.event("tag", &id, &shown);
+        Ok(())
     }
 
     async fn remove(
@@ -278,9 +284,15 @@ impl ImageBackend for Images {
     ) -> Result<Vec<ImageDeleteResponseItem>, ApiError> {
         let containers = self.containers.clone();
         let name = name.to_owned();
-        let out = self
-            .blocking(move |s| s.remove_image_with(&name, force, &|id| containers.image_user(id)))
+        let (out, before) = self
+            .blocking(move |s| {
+                let before: std::collections::HashSet<String> =
+                    s.images()?.into_iter().map(|i| i.id).collect();
+                let out = s.remove_image_with(&name, force, &|id| containers.image_user(id))?;
+                Ok((out, before))
+            })
             .await?;
+        crate::storage::delete_events(&self.containers.events, &out, &before);
         Ok(out
             .into_iter()
             .map(|d| match d {
@@ -294,6 +306,11 @@ impl ImageBackend for Images {
                 },
             })
             .collect())
+    }
+
+    async fn save(&self, name: &str) -> Result<BoxStream<std::io::Result<Bytes>>, ApiError> {
+        crate::storage::save_stream(&self.store, &self.containers.events, vec![name.to_owned()])
+            .await
     }
 
     async fn history(&self, name: &str) -> Result<Vec<HistoryResponseItem>, ApiError> {
@@ -314,6 +331,15 @@ impl ImageBackend for Images {
 }
 
 impl Images {
+    fn event(&self, action: &str, id: &str, name: &str) {
+        self.containers.events.publish(
+            "image",
+            action,
+            id,
+            [("name".to_owned(), name.to_owned())].into(),
+        );
+    }
+
     async fn get_one(&self, name: &str) -> Result<Image, ApiError> {
         let n = name.to_owned();
         self.blocking(move |s| s.get_image(&n)).await

@@ -119,6 +119,8 @@ pub struct Store {
     pub(crate) content: Content,
     pub(crate) snapshots: Snapshots,
     pub(crate) state: Mutex<State>,
+    /// Disk usage of layers by chain ID (immutable, so measured once; `usage.rs`).
+    pub(crate) du_cache: Mutex<HashMap<Digest, u64>>,
 }
 
 pub(crate) fn now_rfc3339() -> String {
@@ -206,6 +208,7 @@ impl Store {
             content,
             snapshots,
             state: Mutex::new(state),
+            du_cache: Mutex::new(HashMap::new()),
         };
         store.load_holds()?;
         let trash = {
