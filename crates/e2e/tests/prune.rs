@@ -246,7 +246,7 @@ fn image_prune_dangling_then_all() {
     d.docker(&["rm", &user]).ok();
     let o = d.docker(&["image", "prune", "-f", "--filter", "bogus=1"]);
     assert_ne!(o.code, 0);
-    assert!(o.stderr.contains("invalid filter 'bogus'"), "{}", o.stderr);
+    assert!(o.stderr.contains("Invalid filter 'bogus'"), "{}", o.stderr);
 }
 
 #[test]

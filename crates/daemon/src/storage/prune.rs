@@ -69,7 +69,7 @@ pub(crate) fn parse_until(s: &str) -> Result<f64, ApiError> {
 fn check_keys(f: &Filters, allowed: &[&str]) -> Result<(), ApiError> {
     for k in f.keys() {
         if !allowed.contains(&k.as_str()) {
-            return Err(ApiError::invalid(format!("invalid filter '{k}'")));
+            return Err(ApiError::invalid(format!("Invalid filter '{k}'")));
         }
     }
     Ok(())
