@@ -68,6 +68,26 @@ fn container_config(img: &Image) -> ImageConfig {
                 .collect()
         }),
         stop_signal: c.stop_signal.clone(),
+        healthcheck: c
+            .healthcheck
+            .clone()
+            .and_then(|h| serde_json::from_value(h).ok()),
+        hostname: c
+            .extra
+            .get("Hostname")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned),
+        domainname: c
+            .extra
+            .get("Domainname")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned),
+        image: c
+            .extra
+            .get("Image")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned),
+        args_escaped: c.args_escaped.then_some(true),
         on_build: Some(c.on_build.clone()),
         shell: c.shell.clone(),
         ..Default::default()
@@ -164,12 +184,15 @@ impl ImageBackend for Images {
                 );
             }
         }
-        let comment = img
-            .config
-            .history
-            .last()
-            .and_then(|h| h.comment.clone())
-            .unwrap_or_default();
+        // Docker's `Comment` is the config's `comment` (commit -m, import's message).
+        let extra_str = |k: &str| {
+            img.config
+                .extra
+                .get(k)
+                .and_then(|v| v.as_str())
+                .map(str::to_owned)
+        };
+        let comment = extra_str("comment").unwrap_or_default();
         Ok(ImageInspect {
             id: Some(img.id.clone()),
             repo_tags: Some(img.repo_tags.clone()),
@@ -177,7 +200,15 @@ impl ImageBackend for Images {
             parent: Some(img.parent.clone()),
             comment: Some(comment),
             created: Some(img.created.clone()),
-            docker_version: Some(String::new()),
+            docker_version: Some(extra_str("docker_version").unwrap_or_default()),
+            variant: extra_str("variant"),
+            metadata: Some(berth_api::models::ImageInspectMetadata {
+                last_tag_time: Some(if img.last_tag_time.is_empty() {
+                    "0001-01-01T00:00:00Z".to_owned()
+                } else {
+                    img.last_tag_time.clone()
+                }),
+            }),
             author: Some(img.config.author.clone().unwrap_or_default()),
             config: Some(container_config(&img)),
             architecture: Some(img.config.architecture.clone()),

@@ -96,6 +96,15 @@ fn commit_rw_layer_with_changes() {
         serde_json::from_str(&d.inspect("busybox", "{{json .RootFS.Layers}}")).unwrap();
     assert_eq!(layers.len(), base_layers.len() + 1);
     assert_eq!(&layers[..base_layers.len()], &base_layers[..]);
+    let tagged_at = d.inspect("myimg:v1", "{{.Metadata.LastTagTime}}");
+    assert!(
+        tagged_at.starts_with("20") && !tagged_at.starts_with("0001"),
+        "{tagged_at}"
+    );
+    assert_eq!(
+        d.inspect("myimg:v1", "{{.GraphDriver.Name}}").is_empty(),
+        false
+    );
     let hist = d
         .docker(&["history", "--format", "{{.Comment}}", "myimg:v1"])
         .ok();

@@ -517,6 +517,16 @@ impl Store {
                 }
                 return Err(e);
             }
+            for id in &created {
+                let d = Digest::parse(id).expect("an image ID");
+                if plans
+                    .iter()
+                    .zip(&created)
+                    .any(|(p, c)| c == id && !p.tags.is_empty())
+                {
+                    self.mark_tagged(&mut st, &d);
+                }
+            }
             Ok(out)
         })();
         drop(staged);

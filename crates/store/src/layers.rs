@@ -171,6 +171,7 @@ impl Store {
                 id: id.to_string(),
                 added: now_rfc3339(),
                 parent,
+                last_tag_time: String::new(),
             };
             let data = serde_json::to_vec(&record).expect("a record serialises");
             crate::fsutil::write_atomic(&self.record_path(&id), &data)?;
@@ -185,6 +186,7 @@ impl Store {
         if let Some(r) = reference {
             st.refs.insert(r, id.clone());
             self.save_repos(&st)?;
+            self.mark_tagged(&mut st, &id);
         }
         Ok(self.to_image(&st, &id))
     }
