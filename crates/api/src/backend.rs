@@ -169,6 +169,13 @@ pub trait ImageBackend: Send + Sync {
         noprune: bool,
     ) -> ApiResult<Vec<ImageDeleteResponseItem>>;
     async fn history(&self, name: &str) -> ApiResult<Vec<HistoryResponseItem>>;
+    /// `GET /images/{name}/get`: the docker-archive of one image.
+    async fn save(&self, name: &str) -> ApiResult<BoxStream<std::io::Result<Bytes>>> {
+        Err(crate::error::ApiError::new(
+            crate::error::ErrorKind::NotImplemented,
+            format!("saving {name} is not supported"),
+        ))
+    }
 }
 
 /// A container's filesystem (`docker diff`, `docker export`).

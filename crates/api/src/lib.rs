@@ -7,6 +7,7 @@ pub mod backend;
 pub mod error;
 mod query;
 mod routes;
+pub mod storage;
 pub mod stream;
 pub mod version;
 
@@ -17,6 +18,7 @@ pub use bollard_stubs::models;
 
 pub use crate::backend::*;
 pub use crate::error::{ApiError, ApiResult, ErrorKind};
+pub use crate::storage::StorageBackend;
 
 /// The services the API routes to.
 #[derive(Clone)]
@@ -28,6 +30,7 @@ pub struct Backends {
     pub filesystem: Arc<dyn FilesystemBackend>,
     pub events: Arc<dyn EventsBackend>,
     pub control: Arc<dyn ControlBackend>,
+    pub storage: Arc<dyn StorageBackend>,
 }
 
 /// The full Docker Engine API router: `/vX.Y/...` and unversioned paths alike.
@@ -40,6 +43,7 @@ pub fn router(backends: Backends) -> Router {
         .merge(routes::filesystem::router(backends.filesystem.clone()))
         .merge(routes::events::router(backends.events.clone()))
         .merge(routes::control::router(backends.control.clone()))
+        .merge(routes::storage::router(backends.storage.clone()))
         .fallback(routes::not_found);
     Router::new()
         .fallback_service(inner)

@@ -232,6 +232,51 @@ impl Client {
         Ok(resp)
     }
 
+    /// Send a request whose body streams from `body` (`load`, large uploads); non-2xx
+    /// answers become [`ApiError`].
+    pub async fn upload(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: impl tokio::io::AsyncRead + Send + Unpin + 'static,
+        content_type: &str,
+    ) -> Result<Response<Incoming>> {
+        use futures_util::TryStreamExt;
+        let uri = format!("{}{}", self.versioned(path), query_string(query));
+        let frames = tokio_util::io::ReaderStream::with_capacity(body, 256 * 1024)
+            .map_ok(hyper::body::Frame::data);
+        let body = http_body_util::StreamBody::new(frames);
+        let stream = self.dial().await?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .context("HTTP handshake with the daemon")?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        let req = Request::builder()
+            .method(method)
+            .uri(&uri)
+            .header("Host", "docker")
+            .header(
+                "User-Agent",
+                concat!("berth-cli/", env!("CARGO_PKG_VERSION")),
+            )
+            .header("Content-Type", content_type)
+            .body(body)
+            .context("building request")?;
+        let resp = sender
+            .send_request(req)
+            .await
+            .with_context(|| format!("request to {uri}"))?;
+        if !resp.status().is_success() {
+            let status = resp.status();
+            let body = resp.into_body().collect().await?.to_bytes();
+            return Err(error_message(status, &body).into());
+        }
+        Ok(resp)
+    }
+
     /// Send a request and collect the whole body.
     pub async fn request(
         &self,

@@ -68,6 +68,26 @@ fn container_config(img: &Image) -> ImageConfig {
                 .collect()
         }),
         stop_signal: c.stop_signal.clone(),
+        healthcheck: c
+            .healthcheck
+            .clone()
+            .and_then(|h| serde_json::from_value(h).ok()),
+        hostname: c
+            .extra
+            .get("Hostname")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned),
+        domainname: c
+            .extra
+            .get("Domainname")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned),
+        image: c
+            .extra
+            .get("Image")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned),
+        args_escaped: c.args_escaped.then_some(true),
         on_build: Some(c.on_build.clone()),
         shell: c.shell.clone(),
         ..Default::default()
@@ -164,12 +184,15 @@ impl ImageBackend for Images {
                 );
             }
         }
-        let comment = img
-            .config
-            .history
-            .last()
-            .and_then(|h| h.comment.clone())
-            .unwrap_or_default();
+        // Docker's `Comment` is the config's `comment` (commit -m, import's message).
+        let extra_str = |k: &str| {
+            img.config
+                .extra
+                .get(k)
+                .and_then(|v| v.as_str())
+                .map(str::to_owned)
+        };
+        let comment = extra_str("comment").unwrap_or_default();
         Ok(ImageInspect {
             id: Some(img.id.clone()),
             repo_tags: Some(img.repo_tags.clone()),
@@ -177,7 +200,15 @@ impl ImageBackend for Images {
             parent: Some(img.parent.clone()),
             comment: Some(comment),
             created: Some(img.created.clone()),
-            docker_version: Some(String::new()),
+            docker_version: Some(extra_str("docker_version").unwrap_or_default()),
+            variant: extra_str("variant"),
+            metadata: Some(berth_api::models::ImageInspectMetadata {
+                last_tag_time: Some(if img.last_tag_time.is_empty() {
+                    "0001-01-01T00:00:00Z".to_owned()
+                } else {
+                    img.last_tag_time.clone()
+                }),
+            }),
             author: Some(img.config.author.clone().unwrap_or_default()),
             config: Some(container_config(&img)),
             architecture: Some(img.config.architecture.clone()),
@@ -230,6 +261,7 @@ impl ImageBackend for Images {
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?
         .map_err(store_err)?;
+        self.event("import", &img.id, &img.id);
         Ok(img.id)
     }
 
@@ -263,11 +295,16 @@ impl ImageBackend for Images {
             ));
         }
         let name = name.to_owned();
-        self.blocking(move |s| {
-            let img = s.get_image(&name)?;
-            s.tag(&img.id, &target)
-        })
-        .await
+        let shown = reference.with_default_tag().familiar();
+        let id = self
+            .blocking(move |s| {
+                let img = s.get_image(&name)?;
+                s.tag(&img.id, &target)?;
+                Ok(img.id)
+            })
+            .await?;
+        self.event("tag", &id, &shown);
+        Ok(())
     }
 
     async fn remove(
@@ -278,9 +315,15 @@ impl ImageBackend for Images {
     ) -> Result<Vec<ImageDeleteResponseItem>, ApiError> {
         let containers = self.containers.clone();
         let name = name.to_owned();
-        let out = self
-            .blocking(move |s| s.remove_image_with(&name, force, &|id| containers.image_user(id)))
+        let (out, before) = self
+            .blocking(move |s| {
+                let before: std::collections::HashSet<String> =
+                    s.images()?.into_iter().map(|i| i.id).collect();
+                let out = s.remove_image_with(&name, force, &|id| containers.image_user(id))?;
+                Ok((out, before))
+            })
             .await?;
+        crate::storage::delete_events(&self.containers.events, &out, &before);
         Ok(out
             .into_iter()
             .map(|d| match d {
@@ -294,6 +337,11 @@ impl ImageBackend for Images {
                 },
             })
             .collect())
+    }
+
+    async fn save(&self, name: &str) -> Result<BoxStream<std::io::Result<Bytes>>, ApiError> {
+        crate::storage::save_stream(&self.store, &self.containers.events, vec![name.to_owned()])
+            .await
     }
 
     async fn history(&self, name: &str) -> Result<Vec<HistoryResponseItem>, ApiError> {
@@ -314,6 +362,15 @@ impl ImageBackend for Images {
 }
 
 impl Images {
+    fn event(&self, action: &str, id: &str, name: &str) {
+        self.containers.events.publish(
+            "image",
+            action,
+            id,
+            [("name".to_owned(), name.to_owned())].into(),
+        );
+    }
+
     async fn get_one(&self, name: &str) -> Result<Image, ApiError> {
         let n = name.to_owned();
         self.blocking(move |s| s.get_image(&n)).await

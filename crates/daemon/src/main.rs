@@ -9,6 +9,7 @@ mod images;
 mod names;
 mod paths;
 mod restore;
+mod storage;
 mod system;
 mod user;
 
@@ -134,6 +135,7 @@ async fn run(args: Args) -> Result<()> {
     let containers = container::Containers::new(paths.clone(), store.clone(), events.clone());
     restore::restore(&containers).await;
     let images = images::Images::new(store.clone(), containers.clone());
+    let storage = storage::Storage::new(store.clone(), containers.clone());
     let daemon_id = daemon_id(&args.data_root)?;
     let backends = berth_api::Backends {
         system: Arc::new(system::System {
@@ -148,6 +150,7 @@ async fn run(args: Args) -> Result<()> {
         filesystem: Arc::new(backend::FilesystemApi(containers.clone())),
         events: Arc::new(events::EventsApi(events.clone())),
         control: Arc::new(backend::ControlApi(containers.clone())),
+        storage,
     };
 
     if let Some(d) = sock.parent() {

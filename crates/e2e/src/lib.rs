@@ -135,7 +135,12 @@ impl Daemon {
     }
 
     pub fn start_with(opts: Options) -> Daemon {
-        let kind = Kind::from_env();
+        Daemon::start_kind(Kind::from_env(), opts)
+    }
+
+    /// Starts a daemon of the given kind whatever `BERTH_E2E_REFERENCE` says, for tests
+    /// that drive berthd and dockerd side by side (interop). Each has its own roots.
+    pub fn start_kind(kind: Kind, opts: Options) -> Daemon {
         let root = tempfile::Builder::new()
             .prefix("be")
             .tempdir_in("/tmp")

@@ -128,12 +128,18 @@ impl Content {
         std::fs::read(self.path(d)).map_err(StoreError::io(format!("reading blob {d}")))
     }
 
-    pub(crate) fn delete(&self, d: &Digest) {
+    /// Deletes a blob; returns the disk bytes it used (0 when it was not there).
+    pub(crate) fn delete(&self, d: &Digest) -> u64 {
+        let used = std::fs::symlink_metadata(self.path(d))
+            .map(|m| std::os::unix::fs::MetadataExt::blocks(&m) * 512)
+            .unwrap_or(0);
         if let Err(e) = std::fs::remove_file(self.path(d)) {
             if e.kind() != std::io::ErrorKind::NotFound {
                 tracing::warn!(blob = %d, error = %e, "removing blob");
             }
+            return 0;
         }
+        used
     }
 
     /// All blob digests.

@@ -45,6 +45,9 @@ pub enum StoreError {
     InvalidArchive(#[source] UnpackError),
     #[error("invalid tar archive: empty input")]
     EmptyArchive,
+    /// A `docker load` archive that is not a valid docker-archive (or OCI layout).
+    #[error("invalid image archive: {0}")]
+    BadImageArchive(String),
     #[error("invalid image config")]
     InvalidConfig(#[source] serde_json::Error),
     #[error("layer {chain_id} of the image is not in the store")]
@@ -95,6 +98,7 @@ impl StoreError {
             | UnsupportedOs { .. }
             | UnsupportedCompression { .. }
             | EmptyArchive
+            | BadImageArchive(_)
             | InvalidConfig(_)
             | MissingLayer { .. }
             | DigestMismatch { .. }

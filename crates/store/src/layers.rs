@@ -29,6 +29,14 @@ pub struct Layer {
     pub size: u64,
 }
 
+/// A layer read and unpacked but not yet published.
+pub(crate) struct Staged {
+    tmp: crate::snapshot::TmpSnapshot,
+    ingest: Ingest,
+    pub(crate) diff_id: Digest,
+    size: u64,
+}
+
 /// Reads through, copying every byte into a blob ingest.
 struct Tee<'a, R> {
     inner: R,
@@ -66,6 +74,14 @@ impl Store {
                 });
             }
         }
+        let staged = self.stage_layer(reader)?;
+        self.publish_staged(lease, staged, parent.as_ref())
+    }
+
+    /// Reads one layer stream (plain, gzip or zstd tar) into a temporary snapshot and an
+    /// unpublished blob, hashing it into its diff ID; nothing is visible until
+    /// [`Store::publish_staged`], and dropping the result removes everything.
+    pub(crate) fn stage_layer(&self, reader: &mut dyn Read) -> Result<Staged, StoreError> {
         let mut input = crate::compress::decompressed(reader)?;
         let tmp = self.snapshots.tmp()?;
         let mut ingest = self.content.ingest()?;
@@ -81,9 +97,29 @@ impl Store {
             .map_err(|e| StoreError::InvalidArchive(UnpackError::Read(e)))?;
         drop(input);
         let (diff_id, _) = ingest.finish()?;
-        let chain = chain_id(parent.as_ref(), &diff_id);
         tmp.seal(size)?;
+        Ok(Staged {
+            tmp,
+            ingest,
+            diff_id,
+            size,
+        })
+    }
 
+    /// Publishes a staged layer on top of `parent` (a chain ID), under `lease`.
+    pub(crate) fn publish_staged(
+        &self,
+        lease: &Lease<'_>,
+        staged: Staged,
+        parent: Option<&Digest>,
+    ) -> Result<Layer, StoreError> {
+        let Staged {
+            tmp,
+            ingest,
+            diff_id,
+            size,
+        } = staged;
+        let chain = chain_id(parent, &diff_id);
         let mut st = self.lock();
         self.content.publish(ingest, Some(&diff_id))?;
         self.snapshots.publish(tmp, &chain)?;
@@ -135,6 +171,7 @@ impl Store {
                 id: id.to_string(),
                 added: now_rfc3339(),
                 parent,
+                last_tag_time: String::new(),
             };
             let data = serde_json::to_vec(&record).expect("a record serialises");
             crate::fsutil::write_atomic(&self.record_path(&id), &data)?;
@@ -149,6 +186,7 @@ impl Store {
         if let Some(r) = reference {
             st.refs.insert(r, id.clone());
             self.save_repos(&st)?;
+            self.mark_tagged(&mut st, &id);
         }
         Ok(self.to_image(&st, &id))
     }

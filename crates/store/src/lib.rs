@@ -28,9 +28,12 @@
 //! m.mount(std::path::Path::new("/run/berth/x/rootfs")).unwrap();
 //! # Ok(()) }
 //! ```
+mod archive;
 mod changes;
+mod commit;
 mod compress;
 mod content;
+mod difftar;
 mod error;
 mod fsutil;
 mod history;
@@ -43,7 +46,11 @@ pub mod safepath;
 mod snapshot;
 mod store;
 pub mod unpack;
+mod usage;
 
+pub use archive::{LoadMessage, SavePlan};
+pub use changes::apply as apply_changes;
+pub use commit::{CommitOptions, EMPTY_TAR_DIGEST};
 pub use error::{ErrorKind, StoreError};
 pub use history::HistoryItem;
 pub use import::ImportOptions;
@@ -52,3 +59,4 @@ pub use mount::{unmount, RootfsMount};
 pub use remove::{ImageDelete, ImageUser};
 pub use snapshot::{chain_id, chain_ids};
 pub use store::{Image, Lease, Store};
+pub use usage::{disk_usage, ImageUsage, Usage};

@@ -108,6 +108,19 @@ impl Store {
         force: bool,
         using: &dyn Fn(&str) -> Option<ImageUser>,
     ) -> Result<Vec<ImageDelete>, StoreError> {
+        self.remove_image_measured(name_or_id, force, using, false)
+            .map(|(r, _)| r)
+    }
+
+    /// [`Store::remove_image_with`]; with `measure`, also the disk bytes freed (snapshots,
+    /// blobs and the image record), for prune.
+    pub fn remove_image_measured(
+        &self,
+        name_or_id: &str,
+        force: bool,
+        using: &dyn Fn(&str) -> Option<ImageUser>,
+        measure: bool,
+    ) -> Result<(Vec<ImageDelete>, u64), StoreError> {
         // Ask about containers without holding the lock, then check nothing moved.
         let mut attempts = 0;
         let (mut st, id, user) = loop {
@@ -161,7 +174,7 @@ impl Store {
             }
             self.save_repos(&st)?;
             if !refs.is_empty() {
-                return Ok(records);
+                return Ok((records, 0));
             }
             quiet = true;
         } else if is_single_reference(&refs) {
@@ -182,7 +195,7 @@ impl Store {
 
         if let Some(c) = conflict(&user, force, true, &refs) {
             if quiet && (!refs.is_empty() || c.used) {
-                return Ok(records);
+                return Ok((records, 0));
             }
             return Err(StoreError::DeleteConflict {
                 image: id.short().to_owned(),
@@ -198,23 +211,36 @@ impl Store {
             self.save_repos(&st)?;
         }
 
+        let record_bytes = if measure {
+            crate::usage::disk_usage(&self.record_path(&id))
+        } else {
+            0
+        };
         crate::fsutil::remove_durable(&self.record_path(&id))?;
         let entry = st.images.remove(&id).expect("resolved under this lock");
         records.push(ImageDelete::Deleted(id.to_string()));
-        let (removed, trash) = self.collect_garbage(&mut st);
+        let (removed, trash, blob_bytes) = self.collect_garbage(&mut st);
         drop(st);
         let mut chains = chain_ids(&entry.diff_ids());
         chains.reverse();
         for c in chains.into_iter().filter(|c| removed.contains(c)) {
             records.push(ImageDelete::Deleted(c.to_string()));
         }
+        let mut freed = record_bytes + blob_bytes;
+        if measure {
+            freed += trash
+                .iter()
+                .map(|t| crate::usage::disk_usage(t))
+                .sum::<u64>();
+        }
         empty_trash(trash);
-        Ok(records)
+        Ok((records, freed))
     }
 
     /// Removes every snapshot and blob that no image and no lease needs. Snapshots are
     /// renamed aside (returned, for deletion outside the lock).
-    pub(crate) fn collect_garbage(&self, st: &mut State) -> (BTreeSet<Digest>, Vec<PathBuf>) {
+    /// Also returns the disk bytes of the deleted blobs.
+    pub(crate) fn collect_garbage(&self, st: &mut State) -> (BTreeSet<Digest>, Vec<PathBuf>, u64) {
         let mut chains = BTreeSet::new();
         let mut blobs = BTreeSet::new();
         for (id, entry) in &st.images {
@@ -241,12 +267,13 @@ impl Store {
                 removed.insert(c);
             }
         }
+        let mut blob_bytes = 0;
         for b in self.content.list() {
             if !blobs.contains(&b) {
-                self.content.delete(&b);
+                blob_bytes += self.content.delete(&b);
             }
         }
-        (removed, trash)
+        (removed, trash, blob_bytes)
     }
 }
 

@@ -35,6 +35,8 @@ pub struct Image {
     pub config: ImageConfig,
     /// Parent image ID (`sha256:…`) or empty.
     pub parent: String,
+    /// When a tag last pointed here (RFC 3339), empty if never tagged locally.
+    pub last_tag_time: String,
 }
 
 /// The persisted tag map.
@@ -52,6 +54,8 @@ pub(crate) struct ImageRecord {
     pub(crate) added: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub(crate) parent: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub(crate) last_tag_time: String,
 }
 
 pub(crate) struct ImageEntry {
@@ -119,6 +123,8 @@ pub struct Store {
     pub(crate) content: Content,
     pub(crate) snapshots: Snapshots,
     pub(crate) state: Mutex<State>,
+    /// Disk usage of layers by chain ID (immutable, so measured once; `usage.rs`).
+    pub(crate) du_cache: Mutex<HashMap<Digest, u64>>,
 }
 
 pub(crate) fn now_rfc3339() -> String {
@@ -206,6 +212,7 @@ impl Store {
             content,
             snapshots,
             state: Mutex::new(state),
+            du_cache: Mutex::new(HashMap::new()),
         };
         store.load_holds()?;
         let trash = {
@@ -270,6 +277,7 @@ impl Store {
             size,
             config: entry.config.clone(),
             parent: entry.record.parent.clone(),
+            last_tag_time: entry.record.last_tag_time.clone(),
         }
     }
 
@@ -326,7 +334,7 @@ impl Store {
         let r = crate::layers::parse_tag_reference(reference)?;
         let mut st = self.lock();
         let id = self.resolve(&st, image_id_or_name)?;
-        let old = st.refs.insert(r.clone(), id);
+        let old = st.refs.insert(r.clone(), id.clone());
         if let Err(e) = self.save_repos(&st) {
             match old {
                 Some(o) => st.refs.insert(r, o),
@@ -334,7 +342,21 @@ impl Store {
             };
             return Err(e);
         }
+        self.mark_tagged(&mut st, &id);
         Ok(())
+    }
+
+    /// Records the tag time of an image (`Metadata.LastTagTime`); best effort.
+    pub(crate) fn mark_tagged(&self, st: &mut State, id: &Digest) {
+        let path = self.record_path(id);
+        if let Some(e) = st.images.get_mut(id) {
+            e.record.last_tag_time =
+                chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+            let data = serde_json::to_vec(&e.record).expect("a record serialises");
+            if let Err(err) = write_atomic(&path, &data) {
+                tracing::warn!(image = %id, error = %err, "recording the tag time");
+            }
+        }
     }
 
     /// Records `name@sha256:…` (a manifest digest, after a pull or push) for the image; it

@@ -106,8 +106,9 @@ fn split<'a>(rest: &'a str, suffixes: &[&str]) -> Option<(&'a str, &'a str)> {
 }
 
 async fn get_image(State(b): State<B>, Path(rest): Path<String>) -> ApiResult<Response> {
-    match split(&rest, &["json", "history"]) {
+    match split(&rest, &["json", "history", "get"]) {
         Some((name, "json")) => Ok(Json(b.inspect(name).await?).into_response()),
+        Some((name, "get")) => Ok(super::storage::tar_response(b.save(name).await?)),
         Some((name, "history")) => Ok(Json(b.history(name).await?).into_response()),
         _ => Err(ApiError::not_found(format!(
             "page not found: /images/{rest}"

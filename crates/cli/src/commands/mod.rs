@@ -1,13 +1,17 @@
 //! The command tree (docker's verbs and the `container` / `image` management commands)
 //! and the error conventions they share.
 
+pub mod archive;
+pub mod commit;
 pub mod container;
 pub mod control;
+pub mod df;
 pub mod exec;
 pub mod fs;
 pub mod images;
 pub mod inspect;
 pub mod logs;
+pub mod prune;
 pub mod ps;
 pub mod run;
 pub mod system;
@@ -94,6 +98,15 @@ pub enum Command {
     Tag(images::TagArgs),
     /// Show the history of an image
     History(images::HistoryArgs),
+    /// Create a new image from a container's changes
+    Commit(commit::CommitArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(archive::SaveArgs),
+    /// Load an image from a tar archive or STDIN
+    Load(archive::LoadArgs),
+    /// Manage Docker
+    #[command(subcommand)]
+    System(SystemCommand),
     /// Display system-wide information
     Info(system::InfoArgs),
     /// Show the Docker version information
@@ -148,6 +161,20 @@ pub enum ContainerCommand {
     Diff(fs::DiffArgs),
     /// Export a container's filesystem as a tar archive
     Export(fs::ExportArgs),
+    /// Create a new image from a container's changes
+    Commit(commit::CommitArgs),
+    /// Remove all stopped containers
+    Prune(prune::ContainerPruneArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SystemCommand {
+    /// Show docker disk usage
+    Df(df::DfArgs),
+    /// Remove unused data
+    Prune(prune::SystemPruneArgs),
+    /// Display system-wide information
+    Info(system::InfoArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -166,6 +193,12 @@ pub enum ImageCommand {
     Tag(images::TagArgs),
     /// Show the history of an image
     History(images::HistoryArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(archive::SaveArgs),
+    /// Load an image from a tar archive or STDIN
+    Load(archive::LoadArgs),
+    /// Remove unused images
+    Prune(prune::ImagePruneArgs),
 }
 
 /// Exit with a specific status; `message` (if any) goes to stderr.
@@ -416,6 +449,22 @@ pub async fn dispatch(cli: Cli) -> Result<i32> {
         Command::History(a) | Command::Image(ImageCommand::History(a)) => {
             images::history(connect().await?, a).await
         }
+        Command::Commit(a) | Command::Container(ContainerCommand::Commit(a)) => {
+            commit::commit(connect().await?, a).await
+        }
+        Command::Save(a) | Command::Image(ImageCommand::Save(a)) => {
+            archive::save(connect().await?, a).await
+        }
+        Command::Load(a) | Command::Image(ImageCommand::Load(a)) => {
+            archive::load(connect().await?, a).await
+        }
+        Command::Image(ImageCommand::Prune(a)) => prune::image_prune(connect().await?, a).await,
+        Command::Container(ContainerCommand::Prune(a)) => {
+            prune::container_prune(connect().await?, a).await
+        }
+        Command::System(SystemCommand::Df(a)) => df::df(connect().await?, a).await,
+        Command::System(SystemCommand::Prune(a)) => prune::system_prune(connect().await?, a).await,
+        Command::System(SystemCommand::Info(a)) => system::info(cli.host.as_deref(), a).await,
         Command::Info(a) => system::info(cli.host.as_deref(), a).await,
         Command::Version(a) => system::version(cli.host.as_deref(), a).await,
     }

@@ -35,7 +35,7 @@ pub(crate) fn cgroup_dir(rec: &Record, controller: &str) -> PathBuf {
 }
 
 /// Freezes or thaws every process of the container and waits until the kernel says so.
-fn set_frozen(rec: &Record, frozen: bool) -> Result<(), String> {
+pub(crate) fn set_frozen(rec: &Record, frozen: bool) -> Result<(), String> {
     let dir = cgroup_dir(rec, "freezer");
     let (file, value, done) = if unified() {
         ("cgroup.freeze", if frozen { "1" } else { "0" }, None)

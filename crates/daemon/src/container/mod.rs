@@ -1,7 +1,7 @@
 //! The container service: records, lookup, persistence and the lifecycle verbs (one file
 //! per verb group). Implements the API's `ContainerBackend`.
 mod attach;
-mod control;
+pub(crate) mod control;
 mod create;
 mod fs;
 mod lifecycle;
