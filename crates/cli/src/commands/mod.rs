@@ -10,6 +10,7 @@ pub mod inspect;
 pub mod logs;
 pub mod ps;
 pub mod run;
+pub mod run_opts;
 pub mod system;
 
 use std::fmt;

@@ -135,6 +135,8 @@ pub struct RunArgs {
     /// Set platform if server is multi-platform capable
     #[arg(long)]
     pub platform: Option<String>,
+    #[command(flatten)]
+    pub opts: super::run_opts::ContainerOpts,
     /// IMAGE [COMMAND] [ARG...]
     #[arg(required = true, trailing_var_arg = true, value_name = "IMAGE")]
     pub args: Vec<String>,
@@ -466,6 +468,7 @@ pub fn create_body(a: &RunArgs) -> Result<Value> {
         host.insert("PidsLimit".into(), json!(p));
     }
 
+    a.opts.apply(&mut config, &mut host)?;
     let mut body = config;
     body.insert("HostConfig".into(), Value::Object(host));
     let mut endpoints = Map::new();

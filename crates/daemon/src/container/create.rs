@@ -123,6 +123,7 @@ impl Containers {
             })?;
         let mut host = body.host_config.clone().unwrap_or_default();
         validate_host_config(&mut host)?;
+        let warnings = super::options::validate(&body, &mut host)?;
         let config = merge_config(&body, &image.config)?;
         let argv = container_argv(&config);
         if argv.is_empty() {
@@ -208,10 +209,7 @@ impl Containers {
         }
         let c = self.insert(rec);
         self.emit(&c, "create", &[]);
-        Ok(ContainerCreateResponse {
-            id,
-            warnings: vec![],
-        })
+        Ok(ContainerCreateResponse { id, warnings })
     }
 }
 

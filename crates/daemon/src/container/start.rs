@@ -96,6 +96,7 @@ impl Containers {
                 return Err(shim_create_error(e));
             }
         };
+        super::options::after_create(&rec.id, &rec.host_config);
         let shim = self.shim(&rec.id);
         let pending: Vec<_> = std::mem::take(&mut *c.pending.lock().expect("pending lock"));
         for p in pending {
@@ -301,7 +302,7 @@ fn prepare_bundle(
     let argv: Vec<String> = std::iter::once(rec.path.clone())
         .chain(rec.args.iter().cloned())
         .collect();
-    let opts = SpecOptions {
+    let mut opts = SpecOptions {
         id: rec.id.clone(),
         rootfs: rootfs.clone(),
         readonly_rootfs: hc.readonly_rootfs.unwrap_or(false),
@@ -349,7 +350,9 @@ fn prepare_bundle(
             .as_ref()
             .filter(|v| v.len() == 2 && v[0] > 0)
             .map(|v| (v[0] as u16, v[1] as u16)),
+        ..Default::default()
     };
+    super::options::apply(paths, hc, &mut opts)?;
     let spec = spec::build(&opts).map_err(|e| ApiError::from_chain(&e))?;
     let spec_json = serde_json::to_vec(&spec).map_err(|e| io_err("encoding spec", e))?;
     write_atomic(&bundle.join("config.json"), &spec_json, false)
@@ -380,8 +383,12 @@ fn log_settings(
 ) -> Result<(u64, u32, Option<PathBuf>), ApiError> {
     let lc = rec.host_config.log_config.clone().unwrap_or_default();
     let driver = lc.typ.clone().unwrap_or_default();
-    if driver == "none" {
+    let Some(log_path) = super::options::log_file(&paths.container_dir(&rec.id), &rec.id, &driver)
+    else {
         return Ok((0, 1, None));
+    };
+    if let Some(dir) = log_path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| io_err("creating the log directory", e))?;
     }
     let opts = lc.config.unwrap_or_default();
     let max_size = match opts.get("max-size") {
@@ -398,7 +405,7 @@ fn log_settings(
             .ok_or_else(|| ApiError::invalid(format!("invalid max-file: {s}")))?,
         None => DEFAULT_LOG_MAX_FILE,
     };
-    Ok((max_size, max_file, Some(paths.log_path(&rec.id))))
+    Ok((max_size, max_file, Some(log_path)))
 }
 
 /// Checks `--log-driver` / `--log-opt` at create as Docker does, filling in the default
@@ -423,6 +430,7 @@ pub fn validate_log_config(
             "env-regex",
             "tag",
         ],
+        "local" => &["max-size", "max-file", "compress"],
         "none" => &[],
         other => {
             return Err(ApiError::invalid(format!(
@@ -432,9 +440,11 @@ pub fn validate_log_config(
     };
     for (k, v) in &opts {
         if !allowed.contains(&k.as_str()) {
-            return Err(ApiError::invalid(format!(
-                "unknown log opt '{k}' for {driver} log driver"
-            )));
+            return Err(ApiError::invalid(if driver == "local" {
+                format!("unknown log opt '{k}' for log driver local")
+            } else {
+                format!("unknown log opt '{k}' for {driver} log driver")
+            }));
         }
         match k.as_str() {
             "max-size" if parse_size(v).is_none() => {

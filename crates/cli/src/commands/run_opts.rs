@@ -1,0 +1,391 @@
+//! The container options of `run` / `create` beyond the basics (flattened into `RunArgs`):
+//! `--ulimit`, `--security-opt`, `--shm-size`, `--sysctl`, `--device`, `--group-add`,
+//! `--label-file`, `--oom-kill-disable`, `--cpuset-cpus`, `--memory-reservation`. Each is
+//! parsed and checked as docker/cli does (same error texts) and put into the create body.
+use anyhow::{bail, Result};
+use clap::Args;
+use serde_json::{json, Map, Value};
+
+use super::run::ram_in_bytes;
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct ContainerOpts {
+    /// Ulimit options
+    #[arg(long = "ulimit", value_name = "ulimit")]
+    pub ulimit: Vec<String>,
+    /// Security Options
+    #[arg(long = "security-opt", value_name = "list")]
+    pub security_opt: Vec<String>,
+    /// Size of /dev/shm
+    #[arg(long = "shm-size", value_name = "bytes", allow_hyphen_values = true)]
+    pub shm_size: Option<String>,
+    /// Sysctl options
+    #[arg(long = "sysctl", value_name = "map")]
+    pub sysctl: Vec<String>,
+    /// Add a host device to the container
+    #[arg(long = "device", value_name = "list")]
+    pub device: Vec<String>,
+    /// Add additional groups to join
+    #[arg(long = "group-add", value_name = "list")]
+    pub group_add: Vec<String>,
+    /// Read in a line delimited file of labels
+    #[arg(long = "label-file", value_name = "list")]
+    pub label_file: Vec<String>,
+    /// Disable OOM Killer
+    #[arg(long = "oom-kill-disable")]
+    pub oom_kill_disable: bool,
+    /// CPUs in which to allow execution (0-3, 0,1)
+    #[arg(long = "cpuset-cpus", value_name = "string")]
+    pub cpuset_cpus: Option<String>,
+    /// Memory soft limit
+    #[arg(long = "memory-reservation", value_name = "bytes")]
+    pub memory_reservation: Option<String>,
+}
+
+/// The names go-units `ParseUlimit` knows.
+const ULIMITS: &[&str] = &[
+    "core",
+    "cpu",
+    "data",
+    "fsize",
+    "locks",
+    "memlock",
+    "msgqueue",
+    "nice",
+    "nofile",
+    "nproc",
+    "rss",
+    "rtprio",
+    "rttime",
+    "sigpending",
+    "stack",
+];
+
+fn go_parse_int(s: &str) -> Result<i64> {
+    s.parse::<i64>()
+        .map_err(|_| anyhow::anyhow!("strconv.ParseInt: parsing {s:?}: invalid syntax"))
+}
+
+/// go-units `ParseUlimit`: `name=soft[:hard]`.
+pub fn parse_ulimit(val: &str) -> Result<Value> {
+    let Some((name, limits)) = val.split_once('=') else {
+        bail!("invalid ulimit argument: {val}");
+    };
+    if !ULIMITS.contains(&name) {
+        bail!("invalid ulimit type: {name}");
+    }
+    let parts: Vec<&str> = limits.split(':').collect();
+    let (soft, hard) = match parts.as_slice() {
+        [s] => {
+            let s = go_parse_int(s)?;
+            (s, s)
+        }
+        [s, h] => {
+            let h = go_parse_int(h)?;
+            (go_parse_int(s)?, h)
+        }
+        _ => bail!(
+            "too many limit value arguments - {limits}, can only have up to two, `soft[:hard]`"
+        ),
+    };
+    if hard != -1 {
+        if soft == -1 {
+            bail!("ulimit soft limit must be less than or equal to hard limit: soft: -1 (unlimited), hard: {hard}");
+        }
+        if soft > hard {
+            bail!("ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}");
+        }
+    }
+    Ok(json!({"Name": name, "Hard": hard, "Soft": soft}))
+}
+
+/// docker/cli `ValidateSysctl`: only sysctls of the container's own namespaces.
+pub fn parse_sysctl(val: &str) -> Result<(String, String)> {
+    const IPC: &[&str] = &[
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+        "kernel.shmmni",
+        "kernel.shm_rmid_forced",
+    ];
+    let Some((k, v)) = val.split_once('=') else {
+        bail!("sysctl '{val}' is not allowed");
+    };
+    if IPC.contains(&k) || k.starts_with("net.") || k.starts_with("fs.mqueue.") {
+        Ok((k.to_owned(), v.to_owned()))
+    } else {
+        bail!("sysctl '{val}' is not allowed")
+    }
+}
+
+fn valid_device_mode(m: &str) -> bool {
+    !m.is_empty() && m.len() <= 3 && m.chars().all(|c| matches!(c, 'r' | 'w' | 'm'))
+}
+
+/// docker/cli `validateLinuxPath` + `parseLinuxDevice`: `host[:container][:perms]`.
+pub fn parse_device(val: &str) -> Result<Value> {
+    if val.matches(':').count() > 2 || val.split(':').next() == Some("") {
+        bail!("bad format for path: {val}");
+    }
+    let arr: Vec<&str> = val.split(':').collect();
+    let (src, mut dst, mut perms) = (arr[0], "", "rwm");
+    match arr.as_slice() {
+        [_] => {}
+        [_, b] if valid_device_mode(b) => perms = b,
+        [_, b] => dst = b,
+        [_, b, m] => {
+            if !valid_device_mode(m) {
+                bail!("bad mode specified: {m}");
+            }
+            dst = b;
+            perms = m;
+        }
+        _ => bail!("invalid device specification: {val}"),
+    }
+    let dst = if dst.is_empty() { src } else { dst };
+    if !dst.starts_with('/') {
+        bail!("{dst} is not an absolute path");
+    }
+    Ok(json!({"PathOnHost": src, "PathInContainer": dst, "CgroupPermissions": perms}))
+}
+
+/// JSON with the whitespace between tokens removed, keys in their order (Go's
+/// `json.Compact`); the input must be valid JSON.
+fn compact_json(src: &str) -> Result<String, serde_json::Error> {
+    serde_json::from_str::<Value>(src)?;
+    let mut out = String::with_capacity(src.len());
+    let (mut in_str, mut escaped) = (false, false);
+    for c in src.chars() {
+        if in_str {
+            out.push(c);
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_str = false,
+                _ => {}
+            }
+        } else if c == '"' {
+            in_str = true;
+            out.push(c);
+        } else if !c.is_ascii_whitespace() {
+            out.push(c);
+        }
+    }
+    Ok(out)
+}
+
+/// docker/cli `parseSecurityOpts`: `seccomp=<file>` is sent as the file's compacted JSON.
+pub fn parse_security_opts(opts: &[String]) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for opt in opts {
+        let (k, v, ok) = match opt.split_once('=') {
+            Some((k, v)) => (k, v, true),
+            None if opt != "no-new-privileges" => match opt.split_once(':') {
+                Some((k, v)) => (k, v, true),
+                None => (opt.as_str(), "", false),
+            },
+            None => (opt.as_str(), "", false),
+        };
+        if (!ok || v.is_empty()) && k != "no-new-privileges" {
+            bail!("Invalid --security-opt: {opt:?}");
+        }
+        if k == "seccomp" && !matches!(v, "builtin" | "unconfined") {
+            let content = std::fs::read_to_string(v).map_err(|e| {
+                anyhow::anyhow!(
+                    "opening seccomp profile ({v}) failed: open {v}: {}",
+                    io_text(&e)
+                )
+            })?;
+            let c = compact_json(&content).map_err(|e| {
+                anyhow::anyhow!("compacting json for seccomp profile ({v}) failed: {e}")
+            })?;
+            out.push(format!("seccomp={c}"));
+        } else {
+            out.push(opt.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// Go's wording of an I/O error ("no such file or directory").
+pub fn io_text(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    let s = s.split(" (os error").next().unwrap_or(&s);
+    s.to_ascii_lowercase()
+}
+
+/// docker/cli `ReadKVStrings` for `--label-file`: lines, `#` comments and blank lines
+/// skipped, a line without `=` is a key with an empty value.
+pub fn read_kv_file(path: &str) -> Result<Vec<String>> {
+    let content = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("open {path}: {}", io_text(&e)))?;
+    let mut out = Vec::new();
+    for (i, raw) in content.lines().enumerate() {
+        let raw = if i == 0 {
+            raw.trim_start_matches('\u{feff}')
+        } else {
+            raw
+        };
+        let line = raw.trim_start();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let key = line.split('=').next().unwrap_or("");
+        if key.contains(char::is_whitespace) {
+            bail!("variable '{}' contains whitespaces", key.trim_start());
+        }
+        out.push(line.to_owned());
+    }
+    Ok(out)
+}
+
+/// A flag value docker/cli refuses while parsing flags.
+fn flag_err(flag: &str, val: &str, e: anyhow::Error) -> anyhow::Error {
+    anyhow::anyhow!("invalid argument {val:?} for \"{flag}\" flag: {e}")
+}
+
+impl ContainerOpts {
+    /// Adds these options to the create body's config and host config.
+    pub fn apply(
+        &self,
+        config: &mut Map<String, Value>,
+        host: &mut Map<String, Value>,
+    ) -> Result<()> {
+        let mut ulimits = Vec::new();
+        for u in &self.ulimit {
+            ulimits.push(parse_ulimit(u).map_err(|e| flag_err("--ulimit", u, e))?);
+        }
+        host.insert("Ulimits".into(), Value::Array(ulimits));
+        let mut sysctls = Map::new();
+        for s in &self.sysctl {
+            let (k, v) = parse_sysctl(s).map_err(|e| flag_err("--sysctl", s, e))?;
+            sysctls.insert(k, Value::String(v));
+        }
+        if !sysctls.is_empty() {
+            host.insert("Sysctls".into(), Value::Object(sysctls));
+        }
+        let devices = self
+            .device
+            .iter()
+            .map(|d| parse_device(d))
+            .collect::<Result<Vec<_>>>()?;
+        host.insert("Devices".into(), Value::Array(devices));
+        if let Some(s) = &self.shm_size {
+            let n = ram_in_bytes(s)
+                .ok()
+                .filter(|n| *n >= 0 && !s.starts_with('-'))
+                .ok_or_else(|| flag_err("--shm-size", s, anyhow::anyhow!("invalid size: '{s}'")))?;
+            host.insert("ShmSize".into(), json!(n));
+        }
+        if !self.security_opt.is_empty() {
+            host.insert(
+                "SecurityOpt".into(),
+                json!(parse_security_opts(&self.security_opt)?),
+            );
+        }
+        if !self.group_add.is_empty() {
+            host.insert("GroupAdd".into(), json!(self.group_add));
+        }
+        if self.oom_kill_disable {
+            host.insert("OomKillDisable".into(), json!(true));
+        }
+        if let Some(c) = &self.cpuset_cpus {
+            host.insert("CpusetCpus".into(), json!(c));
+        }
+        if let Some(r) = &self.memory_reservation {
+            let n = ram_in_bytes(r).map_err(|e| flag_err("--memory-reservation", r, e))?;
+            host.insert("MemoryReservation".into(), json!(n));
+        }
+        if !self.label_file.is_empty() {
+            // File labels first, `--label` after: a later key wins.
+            let mut labels = Map::new();
+            for f in &self.label_file {
+                for kv in read_kv_file(f)? {
+                    let (k, v) = kv.split_once('=').unwrap_or((kv.as_str(), ""));
+                    labels.insert(k.to_owned(), Value::String(v.to_owned()));
+                }
+            }
+            if let Some(Value::Object(flags)) = config.get("Labels") {
+                for (k, v) in flags {
+                    labels.insert(k.clone(), v.clone());
+                }
+            }
+            config.insert("Labels".into(), Value::Object(labels));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ulimits() {
+        assert_eq!(
+            parse_ulimit("nofile=100:200").unwrap(),
+            json!({"Name": "nofile", "Hard": 200, "Soft": 100})
+        );
+        assert_eq!(parse_ulimit("nproc=-1").unwrap()["Hard"], -1);
+        let e = |v: &str| parse_ulimit(v).unwrap_err().to_string();
+        assert_eq!(e("nofile"), "invalid ulimit argument: nofile");
+        assert_eq!(e("foo=1"), "invalid ulimit type: foo");
+        assert_eq!(
+            e("nofile=x"),
+            "strconv.ParseInt: parsing \"x\": invalid syntax"
+        );
+        assert_eq!(
+            e("nofile=10:5"),
+            "ulimit soft limit must be less than or equal to hard limit: 10 > 5"
+        );
+        assert!(e("nofile=1:2:3").starts_with("too many limit value arguments"));
+    }
+
+    #[test]
+    fn sysctls_devices_security() {
+        assert!(parse_sysctl("net.ipv4.ip_forward=1").is_ok());
+        assert!(parse_sysctl("kernel.shmmax=1").is_ok());
+        assert_eq!(
+            parse_sysctl("kernel.pid_max=1").unwrap_err().to_string(),
+            "sysctl 'kernel.pid_max=1' is not allowed"
+        );
+        assert_eq!(
+            parse_device("/dev/null").unwrap(),
+            json!({"PathOnHost": "/dev/null", "PathInContainer": "/dev/null", "CgroupPermissions": "rwm"})
+        );
+        assert_eq!(
+            parse_device("/dev/null:r").unwrap()["CgroupPermissions"],
+            "r"
+        );
+        assert_eq!(
+            parse_device("/dev/null:/dev/x:rw").unwrap()["PathInContainer"],
+            "/dev/x"
+        );
+        assert_eq!(
+            parse_device("/dev/null:/dev/x:bad")
+                .unwrap_err()
+                .to_string(),
+            "bad mode specified: bad"
+        );
+        assert!(parse_device(":/x").is_err() && parse_device("/a:rel").is_err());
+        assert_eq!(
+            compact_json("{ \"a\" : [1, 2],\n \"b c\": \"x y\" }").unwrap(),
+            r#"{"a":[1,2],"b c":"x y"}"#
+        );
+        assert!(compact_json("{").is_err());
+        assert_eq!(
+            parse_security_opts(&["bogus".into()])
+                .unwrap_err()
+                .to_string(),
+            "Invalid --security-opt: \"bogus\""
+        );
+        assert_eq!(
+            parse_security_opts(&["no-new-privileges".into(), "seccomp=unconfined".into()])
+                .unwrap(),
+            ["no-new-privileges", "seccomp=unconfined"]
+        );
+    }
+}
