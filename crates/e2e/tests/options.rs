@@ -299,6 +299,15 @@ fn capabilities_and_security_opts() {
         mask(&["KILL"])
     );
     assert_eq!(eff(&["--cap-drop", "all"]), 0);
+    if !is_reference() {
+        // ALL: every capability this host lets the engine hold (dockerd asks for more and
+        // fails to start the container where the bounding set is smaller).
+        assert_eq!(eff(&["--cap-add", "ALL"]), host_bounding());
+        assert_eq!(
+            eff(&["--cap-add", "ALL", "--cap-drop", "NET_RAW"]),
+            host_bounding() & !mask(&["NET_RAW"])
+        );
+    }
     // CapAdd/CapDrop are stored normalised, as dockerd does.
     let id = d
         .docker(&[

@@ -266,11 +266,19 @@ fn device_nodes(host: &str, ctr: &str, perms: &str) -> Result<Vec<spec::Device>,
         .map_err(|e| ApiError::invalid(ApiError::from_chain(&e).message))
 }
 
-/// The init executable in the exec-root, written from the embedded copy when missing.
+/// The init executable in the exec-root, written from the embedded copy once per daemon
+/// (when missing or different: an upgrade). Running containers keep the inode they have
+/// mounted, since the file is replaced by rename.
 fn init_binary(paths: &Paths) -> Result<PathBuf, ApiError> {
+    static WRITTEN: std::sync::Mutex<Option<PathBuf>> = std::sync::Mutex::new(None);
     let path = paths.exec_root.join("berth-init");
+    let mut written = WRITTEN.lock().unwrap_or_else(|e| e.into_inner());
+    if written.as_deref() == Some(path.as_path()) {
+        return Ok(path);
+    }
     let want = berth_init::BINARY;
-    if std::fs::metadata(&path).is_ok_and(|m| m.len() == want.len() as u64) {
+    if std::fs::read(&path).is_ok_and(|have| have == want) {
+        *written = Some(path.clone());
         return Ok(path);
     }
     let tmp = paths
@@ -293,6 +301,7 @@ fn init_binary(paths: &Paths) -> Result<PathBuf, ApiError> {
         let _ = std::fs::remove_file(&tmp);
         ApiError::internal(format!("writing {}: {e}", path.display()))
     })?;
+    *written = Some(path.clone());
     Ok(path)
 }
 
