@@ -358,6 +358,13 @@ fn capabilities_and_security_opts() {
         status_field(&d, &["--security-opt", "seccomp=unconfined"], "Seccomp:"),
         "0"
     );
+    if !is_reference() {
+        // "builtin" names the default profile (docker CLI 28; dockerd 20.10 predates it).
+        assert_eq!(
+            status_field(&d, &["--security-opt", "seccomp=builtin"], "Seccomp:"),
+            "2"
+        );
+    }
     let prof = d.root.join("profile.json");
     std::fs::write(
         &prof,
@@ -558,6 +565,7 @@ fn limits_devices_and_cgroups() {
         ),
         "67108864 null [] [] false"
     );
+    assert_eq!(d.inspect(&id, "{{.HostConfig.IpcMode}}"), "private");
     d.docker(&["rm", &id]).ok();
     let o = d.docker(&run_args(&["--rm", "busybox", "df", "-k", "/dev/shm"]));
     assert!(o.ok().contains(" 65536 "), "{o:?}");

@@ -8,7 +8,7 @@
 //! into [`SpecOptions`] fields at start.
 use std::path::{Path, PathBuf};
 
-use berth_api::models::{ContainerCreateBody, HostConfig};
+use berth_api::models::{ContainerCreateBody, HostConfig, HostConfigCgroupnsModeEnum};
 use berth_api::ApiError;
 use berth_runtime::spec::{self, Rlimit, SpecOptions};
 
@@ -82,10 +82,11 @@ pub fn parse_security_opts(opts: &[String]) -> Result<SecurityOpts, ApiError> {
         match k {
             "label" | "apparmor" => {}
             "seccomp" => {
-                out.seccomp = Some(match v {
-                    "unconfined" => None,
-                    json => Some(json.to_owned()),
-                })
+                out.seccomp = match v {
+                    "builtin" | "" => None,
+                    "unconfined" => Some(None),
+                    json => Some(Some(json.to_owned())),
+                }
             }
             "no-new-privileges" => {
                 out.no_new_privileges = parse_go_bool(v).ok_or_else(|| {
@@ -251,6 +252,16 @@ pub fn validate(body: &ContainerCreateBody, h: &mut HostConfig) -> Result<Vec<St
             .take()
             .or_else(|| own(spec::READONLY_PATHS));
     }
+    if h.ipc_mode.as_deref().unwrap_or("").is_empty() {
+        h.ipc_mode = Some("private".into());
+    }
+    if matches!(
+        h.cgroupns_mode,
+        None | Some(HostConfigCgroupnsModeEnum::EMPTY)
+    ) {
+        // berth never creates a cgroup namespace.
+        h.cgroupns_mode = Some(HostConfigCgroupnsModeEnum::HOST);
+    }
     if h.memory_swappiness == Some(-1) {
         h.memory_swappiness = None;
     }
@@ -382,6 +393,7 @@ mod tests {
         assert!(p(&["no-new-privileges:true"]).unwrap().no_new_privileges);
         assert!(!p(&["no-new-privileges=false"]).unwrap().no_new_privileges);
         assert_eq!(p(&["seccomp=unconfined"]).unwrap().seccomp, Some(None));
+        assert_eq!(p(&["seccomp=builtin"]).unwrap().seccomp, None);
         assert_eq!(p(&["seccomp={}"]).unwrap().seccomp, Some(Some("{}".into())));
         assert_eq!(
             p(&["foo=bar"]).unwrap_err().message,
