@@ -852,6 +852,10 @@ fn bad_inputs() {
             "Minimum memory limit can not be less than memory reservation limit, see usage",
         ),
         (&["--stop-signal", "FOO"], "Invalid signal: FOO"),
+        (
+            &["--memory-swap", "100m"],
+            "You should always set the Memory limit when using Memoryswap limit, see usage",
+        ),
         (&["--shm-size", "-1"], "invalid size: '-1'"),
     ];
     for (flags, want) in cli_cases {

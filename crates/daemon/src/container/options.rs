@@ -210,6 +210,18 @@ pub fn validate(body: &ContainerCreateBody, h: &mut HostConfig) -> Result<Vec<St
         Some(s) if s > 0 => {}
         _ => h.shm_size = Some(DEFAULT_SHM_SIZE),
     }
+    if h.memory.unwrap_or(0) == 0 && h.memory_swap.unwrap_or(0) > 0 {
+        return Err(ApiError::invalid(
+            "You should always set the Memory limit when using Memoryswap limit, see usage",
+        ));
+    }
+    if h.oom_kill_disable == Some(true) && Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        // cgroup v2 has no switch for it: dockerd discards it with this warning.
+        h.oom_kill_disable = Some(false);
+        warnings.push(
+            "Your kernel does not support OomKillDisable. OomKillDisable discarded.".to_owned(),
+        );
+    }
     if let Some(r) = h.memory_reservation.filter(|r| *r != 0) {
         if r < MIN_MEMORY {
             return Err(ApiError::invalid(
