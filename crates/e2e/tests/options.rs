@@ -793,6 +793,8 @@ fn platform() {
 fn bad_inputs() {
     let Some(d) = setup() else { return };
     let cli_cases: &[(&[&str], &str)] = &[
+        (&["--env-file", "/nosuch"], "open /nosuch: no such file or directory"),
+        (&["--label-file", "/nosuch"], "open /nosuch: no such file or directory"),
         (
             &["--ulimit", "nofile"],
             "invalid argument \"nofile\" for \"--ulimit\" flag: invalid ulimit argument: nofile",
@@ -943,7 +945,7 @@ fn bad_inputs() {
     }
 
     // The berth CLI checks the same flags with docker's words.
-    for (flags, want) in &cli_cases[..8] {
+    for (flags, want) in &cli_cases[..10] {
         let mut args = vec!["run", "--network", "none"];
         args.extend_from_slice(flags);
         args.extend_from_slice(&["busybox", "true"]);

@@ -335,7 +335,8 @@ pub fn create_body(a: &RunArgs) -> Result<Value> {
     let cmd: Vec<String> = a.args[1..].to_vec();
     let mut env = Vec::new();
     for f in &a.env_file {
-        let content = std::fs::read_to_string(f).with_context(|| format!("open {f}"))?;
+        let content = std::fs::read_to_string(f)
+            .map_err(|e| anyhow::anyhow!("open {f}: {}", super::run_opts::io_text(&e)))?;
         env.extend(parse_env_file(&content, |k| std::env::var(k).ok())?);
     }
     for e in &a.env {
