@@ -337,12 +337,6 @@ fn prepare_bundle(
         privileged: hc.privileged.unwrap_or(false),
         cap_add: hc.cap_add.clone().unwrap_or_default(),
         cap_drop: hc.cap_drop.clone().unwrap_or_default(),
-        no_new_privileges: hc.security_opt.as_deref().unwrap_or(&[]).iter().any(|o| {
-            o == "no-new-privileges"
-                || o == "no-new-privileges:true"
-                || o == "no-new-privileges=true"
-        }),
-        seccomp: None,
         shm_size: hc.shm_size.unwrap_or(0),
         sysctls: hc.sysctls.clone().unwrap_or_default().into_iter().collect(),
         console_size: hc
@@ -350,6 +344,7 @@ fn prepare_bundle(
             .as_ref()
             .filter(|v| v.len() == 2 && v[0] > 0)
             .map(|v| (v[0] as u16, v[1] as u16)),
+        // --init, --security-opt, --ulimit, --device, ...: options.rs.
         ..Default::default()
     };
     super::options::apply(paths, hc, &mut opts)?;
