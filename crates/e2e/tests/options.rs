@@ -145,8 +145,22 @@ fn init_reaps_zombies_and_forwards_signals() {
     eventually("a zombie without --init", Duration::from_secs(10), || {
         zombies(&plain) == 1
     });
-    std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(zombies(&init), 0, "--init left a zombie");
+    // The orphan ran, exited and was reaped: only the init and the main command remain.
+    let procs = |id: &str| d.docker(&["exec", id, "ps", "-o", "stat,args"]).ok();
+    eventually(
+        "the orphan reaped under --init",
+        Duration::from_secs(10),
+        || {
+            let p = procs(&init);
+            zombies(&init) == 0 && !p.lines().any(|l| l.contains(" sleep 0.2"))
+        },
+    );
+    let p = procs(&init);
+    assert!(
+        p.contains("/sbin/docker-init -- sh -c") && p.contains("sleep 1000"),
+        "{p}"
+    );
+    assert_eq!(p.lines().count(), 4, "header, init, sleep, ps: {p}");
     assert_eq!(
         d.docker(&["exec", &init, "cat", "/proc/1/comm"]).ok(),
         "docker-init"
