@@ -873,6 +873,27 @@ fn bad_inputs() {
             "You should always set the Memory limit when using Memoryswap limit, see usage",
         ),
         (&["--shm-size", "-1"], "invalid size: '-1'"),
+        (
+            &["--cpu-period", "10"],
+            "CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)",
+        ),
+        (&["--cpu-quota", "10"], "CPU cfs quota can not be less than 1ms (i.e. 1000)"),
+        (
+            &["--oom-score-adj", "2000"],
+            "Invalid value 2000, range for oom score adj is [-1000, 1000]",
+        ),
+        (
+            &["--memory-swappiness", "200"],
+            "invalid value: 200. Valid memory swappiness range is 0-100",
+        ),
+        (
+            &["--cpuset-mems", "99"],
+            "Requested memory nodes are not available - requested 99, available: ",
+        ),
+        (
+            &["--device-cgroup-rule", "x 1:3 rwm"],
+            "invalid device cgroup format 'x 1:3 rwm'",
+        ),
     ];
     for (flags, want) in cli_cases {
         let mut args = run_args(&[]);
@@ -1051,4 +1072,171 @@ fn berth_cli_options() {
         r#"{"a":"1","b":"2"} true 33554432"#
     );
     d.docker(&["rm", "b1"]).ok();
+}
+
+/// Removes a `--cgroup-parent` directory from every hierarchy (after the daemon removed the
+/// container's own cgroup below it).
+struct ParentCgroup(String);
+
+impl Drop for ParentCgroup {
+    fn drop(&mut self) {
+        // The harness looks for leftovers under its own parent only: a failed run may
+        // leave this test's container processes here.
+        let rel = self.0.trim_start_matches('/');
+        let dirs: Vec<std::path::PathBuf> = std::fs::read_dir("/sys/fs/cgroup")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path().join(rel))
+            .chain(std::iter::once(
+                std::path::Path::new("/sys/fs/cgroup").join(rel),
+            ))
+            .filter(|p| p.is_dir())
+            .collect();
+        for dir in &dirs {
+            for sub in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let procs =
+                    std::fs::read_to_string(sub.path().join("cgroup.procs")).unwrap_or_default();
+                for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+                    // SAFETY: kill(2) on a process of this test's own container cgroup.
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        for dir in &dirs {
+            for sub in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                if sub.path().is_dir() {
+                    let _ = std::fs::remove_dir(sub.path());
+                }
+            }
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+}
+
+#[test]
+fn cpu_memory_tuning_cgroup_parent_and_cidfile() {
+    let Some(d) = setup() else { return };
+    let parent = format!("/berth-e2e-{}", std::process::id());
+    let _cleanup = ParentCgroup(parent.clone());
+    // A device that is harmless to open, outside the default allow-list.
+    let (maj, min) = ["/dev/loop-control", "/dev/fuse", "/dev/cpu_dma_latency"]
+        .into_iter()
+        .find_map(|p| {
+            use std::os::unix::fs::MetadataExt;
+            let rdev = std::fs::metadata(p).ok()?.rdev();
+            Some((
+                (rdev >> 8) & 0xfff,
+                (rdev & 0xff) | ((rdev >> 12) & 0xfff00),
+            ))
+        })
+        .expect("an openable host device");
+    let rule = format!("c {maj}:{min} r");
+    let open_node = format!("mknod /tmp/k c {maj} {min} && : < /tmp/k && echo opened");
+    let cid = d.root.join("cid");
+    let cidp = cid.to_str().unwrap();
+    let o = d.docker(&run_args(&[
+        "-d",
+        "--cidfile",
+        cidp,
+        "--cgroup-parent",
+        &parent,
+        "--cpu-period",
+        "50000",
+        "--cpu-quota",
+        "25000",
+        "--oom-score-adj",
+        "100",
+        "--memory-swappiness",
+        "10",
+        "--cpuset-mems",
+        "0",
+        "--device-cgroup-rule",
+        &rule,
+        "--domainname",
+        "example.com",
+        "busybox",
+        "sleep",
+        "1000",
+    ]));
+    let id = o.ok();
+    assert_eq!(std::fs::read_to_string(&cid).unwrap(), id);
+    let ex = |cmd: &str| d.docker(&["exec", &id, "sh", "-c", cmd]);
+    assert_eq!(ex("cat /proc/1/oom_score_adj").ok(), "100");
+    assert_eq!(ex("cat /proc/sys/kernel/domainname").ok(), "example.com");
+    // The rule lets the container open the node.
+    assert_eq!(ex(&open_node).ok(), "opened");
+    assert_eq!(
+        d.inspect(
+            &id,
+            "{{.HostConfig.CpuPeriod}} {{.HostConfig.CpuQuota}} {{.HostConfig.OomScoreAdj}} {{.HostConfig.MemorySwappiness}} {{.HostConfig.CpusetMems}} {{json .HostConfig.DeviceCgroupRules}} {{.Config.Domainname}} {{.HostConfig.CgroupParent}}"
+        ),
+        format!("50000 25000 100 10 0 [\"{rule}\"] example.com {parent}")
+    );
+    let v1 = !std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    if v1 {
+        let f = |ctrl: &str, file: &str| {
+            std::fs::read_to_string(format!("/sys/fs/cgroup/{ctrl}{parent}/{id}/{file}"))
+                .unwrap_or_else(|e| panic!("{ctrl}/{file}: {e}"))
+                .trim()
+                .to_owned()
+        };
+        assert_eq!(f("cpu", "cpu.cfs_period_us"), "50000");
+        assert_eq!(f("cpu", "cpu.cfs_quota_us"), "25000");
+        assert_eq!(f("memory", "memory.swappiness"), "10");
+        assert_eq!(f("cpuset", "cpuset.mems"), "0");
+        assert!(f("devices", "devices.list").lines().any(|l| l == rule));
+    }
+    // Without the rule, opening it is refused by the device cgroup.
+    let o = d.docker(&run_args(&["--rm", "busybox", "sh", "-c", &open_node]));
+    assert!(o.err().contains("Operation not permitted"), "{o:?}");
+    // An existing --cidfile is refused before anything is created.
+    let o = d.docker(&run_args(&["--cidfile", cidp, "busybox", "true"]));
+    assert_eq!(o.code, 125, "{o:?}");
+    assert!(
+        o.stderr.contains(&format!(
+            "container ID file found, make sure the other container isn't running or delete {cidp}"
+        )),
+        "{o:?}"
+    );
+    if !is_reference() {
+        let o = d.berth(&[
+            "run",
+            "--network",
+            "none",
+            "--cidfile",
+            cidp,
+            "busybox",
+            "true",
+        ]);
+        assert_eq!(o.code, 125, "{o:?}");
+        assert!(o.stderr.contains("container ID file found"), "{o:?}");
+        // berth writes the file too, and removes it when the create fails.
+        let c2 = d.root.join("cid2");
+        let o = d.berth(&[
+            "create",
+            "--network",
+            "none",
+            "--cidfile",
+            c2.to_str().unwrap(),
+            "--cpu-quota",
+            "10",
+            "busybox",
+        ]);
+        assert_eq!(o.code, 125, "{o:?}");
+        assert!(!c2.exists(), "cidfile left after a failed create");
+        let o = d.berth(&[
+            "create",
+            "--network",
+            "none",
+            "--cidfile",
+            c2.to_str().unwrap(),
+            "busybox",
+        ]);
+        assert_eq!(std::fs::read_to_string(&c2).unwrap(), o.ok());
+        d.docker(&["rm", o.stdout.trim()]).ok();
+    }
+    assert_eq!(d.all_container_ids(), vec![id.clone()]);
+    d.docker(&["rm", "-f", &id]).ok();
 }

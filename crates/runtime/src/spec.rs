@@ -70,6 +70,24 @@ pub struct SpecOptions {
     pub oom_kill_disable: bool,
     /// Soft memory limit in bytes (0 = unset).
     pub memory_reservation: i64,
+    /// `--oom-score-adj` (-1000..=1000).
+    pub oom_score_adj: i64,
+    /// `--memory-swappiness` (0..=100; None = the kernel's).
+    pub memory_swappiness: Option<u64>,
+    /// `--cpuset-mems` ("" = unset).
+    pub cpuset_mems: String,
+    /// `--device-cgroup-rule`: extra device cgroup allow rules.
+    pub device_rules: Vec<DeviceRule>,
+}
+
+/// One device cgroup allow rule (`c 1:3 rwm`, `b *:* m`); `None` = any number.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeviceRule {
+    /// 'a', 'c' or 'b'.
+    pub kind: char,
+    pub major: Option<i64>,
+    pub minor: Option<i64>,
+    pub access: String,
 }
 
 /// Where Docker mounts its init in the container.
@@ -377,6 +395,16 @@ pub fn build(opts: &SpecOptions) -> Result<oci_spec::runtime::Spec, SpecError> {
         for d in &opts.devices {
             devices.push(json!({"allow": true, "type": d.kind.to_string(), "major": d.major, "minor": d.minor, "access": d.access}));
         }
+        for r in &opts.device_rules {
+            let mut rule = json!({"allow": true, "type": r.kind.to_string(), "access": r.access});
+            if let Some(m) = r.major {
+                rule["major"] = json!(m);
+            }
+            if let Some(m) = r.minor {
+                rule["minor"] = json!(m);
+            }
+            devices.push(rule);
+        }
     }
     let mut resources = json!({ "devices": devices });
     let mut memory = serde_json::Map::new();
@@ -396,6 +424,9 @@ pub fn build(opts: &SpecOptions) -> Result<oci_spec::runtime::Spec, SpecError> {
     }
     if opts.oom_kill_disable {
         memory.insert("disableOOMKiller".into(), json!(true));
+    }
+    if let Some(s) = opts.memory_swappiness {
+        memory.insert("swappiness".into(), json!(s));
     }
     if !memory.is_empty() {
         resources["memory"] = Value::Object(memory);
@@ -420,6 +451,9 @@ pub fn build(opts: &SpecOptions) -> Result<oci_spec::runtime::Spec, SpecError> {
     }
     if !opts.cpuset_cpus.is_empty() {
         cpu.insert("cpus".into(), json!(opts.cpuset_cpus));
+    }
+    if !opts.cpuset_mems.is_empty() {
+        cpu.insert("mems".into(), json!(opts.cpuset_mems));
     }
     if !cpu.is_empty() {
         resources["cpu"] = Value::Object(cpu);
@@ -454,7 +488,7 @@ pub fn build(opts: &SpecOptions) -> Result<oci_spec::runtime::Spec, SpecError> {
         "cwd": if opts.cwd.is_empty() { "/" } else { opts.cwd.as_str() },
         "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
         "rlimits": rlimits,
-        "oomScoreAdj": 0,
+        "oomScoreAdj": opts.oom_score_adj,
     });
     // libcontainer loads seccomp before dropping capabilities only when the field is
     // absent (it tests presence, not value), so "false" must be left out.
@@ -775,5 +809,27 @@ mod tests {
             ));
         assert_eq!(v["linux"]["resources"]["memory"]["reservation"], 32 << 20);
         assert_eq!(v["linux"]["resources"]["memory"]["disableOOMKiller"], true);
+
+        let o = SpecOptions {
+            oom_score_adj: 100,
+            memory_swappiness: Some(10),
+            cpuset_mems: "0".into(),
+            device_rules: vec![DeviceRule {
+                kind: 'b',
+                major: None,
+                minor: None,
+                access: "m".into(),
+            }],
+            ..base()
+        };
+        let v = serde_json::to_value(build(&o).unwrap()).unwrap();
+        assert_eq!(v["process"]["oomScoreAdj"], 100);
+        assert_eq!(v["linux"]["resources"]["memory"]["swappiness"], 10);
+        assert_eq!(v["linux"]["resources"]["cpu"]["mems"], "0");
+        let rules = v["linux"]["resources"]["devices"].as_array().unwrap();
+        assert_eq!(
+            rules.last().unwrap(),
+            &json!({"allow": true, "type": "b", "access": "m"})
+        );
     }
 }

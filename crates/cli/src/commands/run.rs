@@ -563,6 +563,13 @@ pub async fn create_container(client: &Client, a: &RunArgs) -> Result<String> {
     if let Some(p) = &a.platform {
         query.push(("platform", p.clone()));
     }
+    let mut cidfile = match &a.opts.cidfile {
+        Some(p) => Some(
+            super::run_opts::CidFile::create(p)
+                .map_err(|e| status(125, Some(format!("berth: {}", error_text(&e)))))?,
+        ),
+        None => None,
+    };
     if a.pull == "always" {
         pull(client, &image, a.quiet).await.map_err(run_error)?;
     }
@@ -596,10 +603,15 @@ pub async fn create_container(client: &Client, a: &RunArgs) -> Result<String> {
             eprintln!("WARNING: {w}");
         }
     }
-    v.get("Id")
+    let id = v
+        .get("Id")
         .and_then(Value::as_str)
         .map(str::to_string)
-        .context("create response without Id")
+        .context("create response without Id")?;
+    if let Some(c) = cidfile.as_mut() {
+        c.write(&id)?;
+    }
+    Ok(id)
 }
 
 /// A daemon refusal during `run`/`create`: `berth: <error>` + help hint, exit 125.

@@ -40,6 +40,100 @@ pub struct ContainerOpts {
     /// Memory soft limit
     #[arg(long = "memory-reservation", value_name = "bytes")]
     pub memory_reservation: Option<String>,
+    /// Limit CPU CFS (Completely Fair Scheduler) period
+    #[arg(long = "cpu-period", value_name = "int")]
+    pub cpu_period: Option<i64>,
+    /// Limit CPU CFS (Completely Fair Scheduler) quota
+    #[arg(long = "cpu-quota", value_name = "int", allow_hyphen_values = true)]
+    pub cpu_quota: Option<i64>,
+    /// Optional parent cgroup for the container
+    #[arg(long = "cgroup-parent", value_name = "string")]
+    pub cgroup_parent: Option<String>,
+    /// Tune host's OOM preferences (-1000 to 1000)
+    #[arg(long = "oom-score-adj", value_name = "int", allow_hyphen_values = true)]
+    pub oom_score_adj: Option<i64>,
+    /// Tune container memory swappiness (0 to 100)
+    #[arg(
+        long = "memory-swappiness",
+        value_name = "int",
+        allow_hyphen_values = true
+    )]
+    pub memory_swappiness: Option<i64>,
+    /// MEMs in which to allow execution (0-3, 0,1)
+    #[arg(long = "cpuset-mems", value_name = "string")]
+    pub cpuset_mems: Option<String>,
+    /// Add a rule to the cgroup allowed devices list
+    #[arg(long = "device-cgroup-rule", value_name = "list")]
+    pub device_cgroup_rule: Vec<String>,
+    /// Container NIS domain name
+    #[arg(long = "domainname", value_name = "string")]
+    pub domainname: Option<String>,
+    /// Write the container ID to the file
+    #[arg(long = "cidfile", value_name = "string")]
+    pub cidfile: Option<String>,
+}
+
+/// docker/cli's `--device-cgroup-rule` check: `^[acb] ([0-9]+|\*):([0-9]+|\*) [rwm]{1,3}$`.
+pub fn valid_device_cgroup_rule(rule: &str) -> bool {
+    let num = |s: &str| s == "*" || (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()));
+    let parts: Vec<&str> = rule.split(' ').collect();
+    match parts.as_slice() {
+        [kind, nums, access] => {
+            matches!(*kind, "a" | "b" | "c")
+                && nums.split_once(':').is_some_and(|(a, b)| num(a) && num(b))
+                && (1..=3).contains(&access.len())
+                && access.chars().all(|c| matches!(c, 'r' | 'w' | 'm'))
+        }
+        _ => false,
+    }
+}
+
+/// `--cidfile`: created before the container (refused when it exists), the ID written
+/// once the container exists, removed again when creation fails (docker/cli `cidFile`).
+pub struct CidFile {
+    path: String,
+    written: bool,
+}
+
+impl CidFile {
+    pub fn create(path: &str) -> Result<CidFile> {
+        if std::path::Path::new(path).exists() {
+            bail!("container ID file found, make sure the other container isn't running or delete {path}");
+        }
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "failed to create the container ID file: open {path}: {}",
+                    io_text(&e)
+                )
+            })?;
+        Ok(CidFile {
+            path: path.to_owned(),
+            written: false,
+        })
+    }
+
+    pub fn write(&mut self, id: &str) -> Result<()> {
+        std::fs::write(&self.path, id).map_err(|e| {
+            anyhow::anyhow!(
+                "failed to write the container ID to the file: {}",
+                io_text(&e)
+            )
+        })?;
+        self.written = true;
+        Ok(())
+    }
+}
+
+impl Drop for CidFile {
+    fn drop(&mut self) {
+        if !self.written {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
 }
 
 /// The names go-units `ParseUlimit` knows.
@@ -299,6 +393,42 @@ impl ContainerOpts {
             let n = ram_in_bytes(r).map_err(|e| flag_err("--memory-reservation", r, e))?;
             host.insert("MemoryReservation".into(), json!(n));
         }
+        if let Some(p) = self.cpu_period {
+            host.insert("CpuPeriod".into(), json!(p));
+        }
+        if let Some(q) = self.cpu_quota {
+            host.insert("CpuQuota".into(), json!(q));
+        }
+        if let Some(c) = &self.cgroup_parent {
+            host.insert("CgroupParent".into(), json!(c));
+        }
+        if let Some(a) = self.oom_score_adj {
+            host.insert("OomScoreAdj".into(), json!(a));
+        }
+        if let Some(s) = self.memory_swappiness {
+            if !(-1..=100).contains(&s) {
+                bail!("invalid value: {s}. Valid memory swappiness range is 0-100");
+            }
+            host.insert("MemorySwappiness".into(), json!(s));
+        }
+        if let Some(m) = &self.cpuset_mems {
+            host.insert("CpusetMems".into(), json!(m));
+        }
+        for r in &self.device_cgroup_rule {
+            if !valid_device_cgroup_rule(r) {
+                return Err(flag_err(
+                    "--device-cgroup-rule",
+                    r,
+                    anyhow::anyhow!("invalid device cgroup format '{r}'"),
+                ));
+            }
+        }
+        if !self.device_cgroup_rule.is_empty() {
+            host.insert("DeviceCgroupRules".into(), json!(self.device_cgroup_rule));
+        }
+        if let Some(d) = &self.domainname {
+            config.insert("Domainname".into(), json!(d));
+        }
         if !self.label_file.is_empty() {
             // File labels first, `--label` after: a later key wins.
             let mut labels = Map::new();
@@ -376,6 +506,8 @@ mod tests {
             r#"{"a":[1,2],"b c":"x y"}"#
         );
         assert!(compact_json("{").is_err());
+        assert!(valid_device_cgroup_rule("c 1:3 rwm") && valid_device_cgroup_rule("b *:* m"));
+        assert!(!valid_device_cgroup_rule("x 1:3 rwm") && !valid_device_cgroup_rule("c 1:3 rwx"));
         assert_eq!(
             parse_security_opts(&["bogus".into()])
                 .unwrap_err()

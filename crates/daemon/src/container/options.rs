@@ -152,10 +152,42 @@ fn parse_cpuset(s: &str) -> Option<Vec<u32>> {
     Some(out)
 }
 
-fn online_cpus() -> String {
-    std::fs::read_to_string("/sys/devices/system/cpu/online")
+fn online(what: &str) -> String {
+    std::fs::read_to_string(format!("/sys/devices/system/{what}/online"))
         .map(|s| s.trim().to_owned())
         .unwrap_or_else(|_| "0".into())
+}
+
+/// `--device-cgroup-rule`: `TYPE MAJOR:MINOR ACCESS` (`c 1:3 rwm`, `b *:* m`, `a *:* rwm`).
+pub fn parse_device_rule(rule: &str) -> Option<spec::DeviceRule> {
+    let parts: Vec<&str> = rule.split(' ').collect();
+    let [kind, nums, access] = parts.as_slice() else {
+        return None;
+    };
+    let kind = match *kind {
+        "a" | "b" | "c" => kind.chars().next()?,
+        _ => return None,
+    };
+    let (maj, min) = nums.split_once(':')?;
+    let num = |s: &str| -> Option<Option<i64>> {
+        match s {
+            "*" => Some(None),
+            n if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => n.parse().ok().map(Some),
+            _ => None,
+        }
+    };
+    let ok_access = !access.is_empty()
+        && access.len() <= 3
+        && access.chars().all(|c| matches!(c, 'r' | 'w' | 'm'));
+    if !ok_access {
+        return None;
+    }
+    Some(spec::DeviceRule {
+        kind,
+        major: num(maj)?,
+        minor: num(min)?,
+        access: access.to_string(),
+    })
 }
 
 /// Checks and normalises the options of this module in a create request; returns warnings.
@@ -240,11 +272,54 @@ pub fn validate(body: &ContainerCreateBody, h: &mut HostConfig) -> Result<Vec<St
                 "Invalid value {set} for cpuset cpus: invalid format: {set}"
             ))
         })?;
-        let online = online_cpus();
+        let online = online("cpu");
         let have = parse_cpuset(&online).unwrap_or_default();
         if want.iter().any(|c| !have.contains(c)) {
             return Err(ApiError::invalid(format!(
                 "Requested CPUs are not available - requested {set}, available: {online}"
+            )));
+        }
+    }
+    if let Some(set) = h.cpuset_mems.as_deref().filter(|s| !s.is_empty()) {
+        let want = parse_cpuset(set)
+            .ok_or_else(|| ApiError::invalid(format!("Invalid value {set} for cpuset mems")))?;
+        let online = online("node");
+        let have = parse_cpuset(&online).unwrap_or_default();
+        if want.iter().any(|c| !have.contains(c)) {
+            return Err(ApiError::invalid(format!(
+                "Requested memory nodes are not available - requested {set}, available: {online}"
+            )));
+        }
+    }
+    if let Some(p) = h.cpu_period.filter(|p| *p != 0) {
+        if !(1000..=1_000_000).contains(&p) {
+            return Err(ApiError::invalid(
+                "CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)",
+            ));
+        }
+    }
+    if h.cpu_quota.is_some_and(|q| q > 0 && q < 1000) {
+        return Err(ApiError::invalid(
+            "CPU cfs quota can not be less than 1ms (i.e. 1000)",
+        ));
+    }
+    if let Some(adj) = h.oom_score_adj.filter(|a| !(-1000..=1000).contains(a)) {
+        return Err(ApiError::invalid(format!(
+            "Invalid value {adj}, range for oom score adj is [-1000, 1000]"
+        )));
+    }
+    if let Some(s) = h
+        .memory_swappiness
+        .filter(|s| *s != -1 && !(0..=100).contains(s))
+    {
+        return Err(ApiError::invalid(format!(
+            "Invalid value: {s}, valid memory swappiness range is 0-100"
+        )));
+    }
+    for r in h.device_cgroup_rules.iter().flatten() {
+        if parse_device_rule(r).is_none() {
+            return Err(ApiError::invalid(format!(
+                "invalid device cgroup format '{r}'"
             )));
         }
     }
@@ -361,6 +436,18 @@ pub fn apply(paths: &Paths, h: &HostConfig, opts: &mut SpecOptions) -> Result<()
     opts.devices = devices;
     opts.oom_kill_disable = h.oom_kill_disable.unwrap_or(false);
     opts.memory_reservation = h.memory_reservation.unwrap_or(0);
+    opts.oom_score_adj = h.oom_score_adj.unwrap_or(0);
+    opts.memory_swappiness = h
+        .memory_swappiness
+        .filter(|s| (0..=100).contains(s))
+        .map(|s| s as u64);
+    opts.cpuset_mems = h.cpuset_mems.clone().unwrap_or_default();
+    opts.device_rules = h
+        .device_cgroup_rules
+        .iter()
+        .flatten()
+        .filter_map(|r| parse_device_rule(r))
+        .collect();
     Ok(())
 }
 
@@ -437,5 +524,15 @@ mod tests {
         assert_eq!(parse_cpuset("0-2,4"), Some(vec![0, 1, 2, 4]));
         assert_eq!(parse_cpuset("x"), None);
         assert_eq!(parse_cpuset("3-1"), None);
+        let r = parse_device_rule("c 1:3 rwm").unwrap();
+        assert_eq!(
+            (r.kind, r.major, r.minor, r.access.as_str()),
+            ('c', Some(1), Some(3), "rwm")
+        );
+        let r = parse_device_rule("b *:* m").unwrap();
+        assert_eq!((r.major, r.minor), (None, None));
+        for bad in ["x 1:3 rwm", "c 1:3 rwx", "c 1 rwm", "c a:3 r", "c 1:3", ""] {
+            assert!(parse_device_rule(bad).is_none(), "{bad}");
+        }
     }
 }
