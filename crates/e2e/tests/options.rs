@@ -1240,3 +1240,165 @@ fn cpu_memory_tuning_cgroup_parent_and_cidfile() {
     assert_eq!(d.all_container_ids(), vec![id.clone()]);
     d.docker(&["rm", "-f", &id]).ok();
 }
+
+#[test]
+fn pid_ipc_uts_modes() {
+    let Some(d) = setup() else { return };
+    let host_init = std::fs::read_to_string("/proc/1/comm").unwrap();
+    let o = d.docker(&run_args(&[
+        "--rm",
+        "--pid",
+        "host",
+        "busybox",
+        "cat",
+        "/proc/1/comm",
+    ]));
+    assert_eq!(o.ok(), host_init.trim());
+    let host_name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let o = d.docker(&run_args(&["--rm", "--uts", "host", "busybox", "hostname"]));
+    assert_eq!(o.ok(), host_name.trim());
+    let o = d.docker(&run_args(&[
+        "--rm",
+        "--uts",
+        "host",
+        "--hostname",
+        "x",
+        "busybox",
+        "true",
+    ]));
+    assert!(
+        o.err()
+            .contains("conflicting options: hostname and the UTS mode"),
+        "{o:?}"
+    );
+    // --ipc host: the host's /dev/shm.
+    let probe = format!("/dev/shm/berth-e2e-{}", std::process::id());
+    std::fs::write(&probe, "host-shm").unwrap();
+    let o = d.docker(&run_args(&[
+        "--rm", "--ipc", "host", "busybox", "cat", &probe,
+    ]));
+    let _ = std::fs::remove_file(&probe);
+    assert_eq!(o.ok(), "host-shm");
+    let o = d.docker(&run_args(&[
+        "--rm", "--ipc", "none", "busybox", "ls", "/dev/shm",
+    ]));
+    assert!(o.err().contains("No such file or directory"), "{o:?}");
+
+    // A shareable donor: others join its IPC namespace and see its /dev/shm; --pid
+    // container: sees its processes.
+    d.docker(&run_args(&[
+        "-d",
+        "--name",
+        "donor",
+        "--ipc",
+        "shareable",
+        "--shm-size",
+        "8m",
+        "busybox",
+        "sh",
+        "-c",
+        "echo shared > /dev/shm/x; exec sleep 1000",
+    ]))
+    .ok();
+    d.docker(&run_args(&[
+        "-d", "--name", "private", "busybox", "sleep", "1000",
+    ]))
+    .ok();
+    eventually("donor ready", Duration::from_secs(10), || {
+        d.docker(&["exec", "donor", "cat", "/dev/shm/x"]).stdout == "shared\n"
+    });
+    let o = d.docker(&run_args(&[
+        "--rm",
+        "--ipc",
+        "container:donor",
+        "busybox",
+        "sh",
+        "-c",
+        "cat /dev/shm/x; df -k /dev/shm | tail -1; readlink /proc/self/ns/ipc",
+    ]));
+    let out = o.ok();
+    assert!(out.starts_with("shared\n"), "{o:?}");
+    assert!(out.contains(" 8192 "), "{o:?}");
+    let donor_ipc = d
+        .docker(&["exec", "donor", "readlink", "/proc/self/ns/ipc"])
+        .ok();
+    assert!(
+        out.ends_with(&donor_ipc),
+        "the donor's IPC namespace: {o:?} vs {donor_ipc}"
+    );
+    let o = d.docker(&run_args(&[
+        "--rm",
+        "busybox",
+        "readlink",
+        "/proc/self/ns/ipc",
+    ]));
+    assert_ne!(o.ok(), donor_ipc);
+    let o = d.docker(&run_args(&[
+        "--rm",
+        "--pid",
+        "container:donor",
+        "busybox",
+        "ps",
+        "-o",
+        "args",
+    ]));
+    assert!(o.ok().contains("sleep 1000"), "{o:?}");
+    let o = d.docker(&run_args(&[
+        "--rm",
+        "--ipc",
+        "container:private",
+        "busybox",
+        "true",
+    ]));
+    assert!(o.err().contains("non-shareable IPC"), "{o:?}");
+    assert_eq!(
+        d.inspect(
+            "donor",
+            "{{.HostConfig.IpcMode}}|{{.HostConfig.PidMode}}|{{.HostConfig.UTSMode}}"
+        ),
+        "shareable||"
+    );
+    d.docker(&["stop", "-t", "0", "donor"]).ok();
+    let o = d.docker(&run_args(&[
+        "--rm",
+        "--pid",
+        "container:donor",
+        "busybox",
+        "true",
+    ]));
+    assert!(o.err().contains("is not running"), "{o:?}");
+    let o = d.docker(&run_args(&[
+        "--rm",
+        "--ipc",
+        "container:donor",
+        "busybox",
+        "true",
+    ]));
+    assert!(o.err().contains("is not running"), "{o:?}");
+    d.docker(&["rm", "-f", "donor", "private"]).ok();
+    let o = d.docker(&run_args(&["--rm", "--ipc", "bogus", "busybox", "true"]));
+    assert!(o.err().contains("Invalid IPC mode: bogus"), "{o:?}");
+    for (flag, want) in [
+        ("--pid", "--pid: invalid PID mode"),
+        ("--uts", "--uts: invalid UTS mode"),
+    ] {
+        let o = d.docker(&run_args(&["--rm", flag, "bogus", "busybox", "true"]));
+        assert_eq!(o.code, 125, "{o:?}");
+        assert!(o.stderr.contains(want), "{o:?}");
+        if !is_reference() {
+            let o = d.berth(&[
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                flag,
+                "bogus",
+                "busybox",
+                "true",
+            ]);
+            assert_eq!(o.code, 125, "{o:?}");
+            assert!(o.stderr.contains(want), "{o:?}");
+        }
+    }
+    assert_no_containers(&d, "namespace modes");
+}

@@ -78,6 +78,25 @@ pub struct SpecOptions {
     pub cpuset_mems: String,
     /// `--device-cgroup-rule`: extra device cgroup allow rules.
     pub device_rules: Vec<DeviceRule>,
+    /// `--pid`: own namespace, the host's, or another container's.
+    pub pid_ns: Join,
+    /// `--ipc`: own namespace (`private`/`shareable`/`none`), the host's, or another's.
+    pub ipc_ns: Join,
+    /// `--ipc none`: no /dev/shm at all. With `ipc_ns` joined, `shm_source` is bound instead.
+    pub no_shm: bool,
+    /// /dev/shm to bind-mount instead of a fresh tmpfs (`--ipc host|container:`).
+    pub shm_source: Option<PathBuf>,
+    /// `--uts host`: the host's hostname and domain name.
+    pub uts_host: bool,
+}
+
+/// A namespace the container gets: its own, the host's, or one joined by path.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub enum Join {
+    #[default]
+    Private,
+    Host,
+    Path(PathBuf),
 }
 
 /// One device cgroup allow rule (`c 1:3 rwm`, `b *:* m`); `None` = any number.
@@ -336,7 +355,11 @@ pub fn build(opts: &SpecOptions) -> Result<oci_spec::runtime::Spec, SpecError> {
     } else {
         64 * 1024 * 1024
     };
-    mounts.push(json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", format!("size={shm}")]}));
+    match &opts.shm_source {
+        Some(src) => mounts.push(json!({"destination": "/dev/shm", "type": "bind", "source": src, "options": ["rbind", "rprivate"]})),
+        None if opts.no_shm => {}
+        None => mounts.push(json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", format!("size={shm}")]})),
+    }
     if let Some(init) = &opts.init {
         mounts.push(json!({"destination": INIT_PATH, "type": "bind", "source": init, "options": ["bind", "ro"]}));
     }
@@ -350,21 +373,25 @@ pub fn build(opts: &SpecOptions) -> Result<oci_spec::runtime::Spec, SpecError> {
         );
     }
 
-    let mut namespaces = vec![
-        json!({"type": "mount"}),
-        json!({"type": "pid"}),
-        json!({"type": "ipc"}),
-    ];
+    let mut namespaces = vec![json!({"type": "mount"})];
+    for (ty, join) in [("pid", &opts.pid_ns), ("ipc", &opts.ipc_ns)] {
+        match join {
+            Join::Private => namespaces.push(json!({ "type": ty })),
+            Join::Host => {}
+            Join::Path(p) => namespaces.push(json!({"type": ty, "path": p})),
+        }
+    }
     match &opts.network {
         NetworkMode::None => {
             namespaces.push(json!({"type": "network"}));
-            namespaces.push(json!({"type": "uts"}));
         }
         NetworkMode::Host => {}
         NetworkMode::Path(p) => {
             namespaces.push(json!({"type": "network", "path": p}));
-            namespaces.push(json!({"type": "uts"}));
         }
+    }
+    if opts.network != NetworkMode::Host && !opts.uts_host {
+        namespaces.push(json!({"type": "uts"}));
     }
 
     let mut devices = vec![json!({"allow": false, "access": "rwm"})];
@@ -531,7 +558,7 @@ pub fn build(opts: &SpecOptions) -> Result<oci_spec::runtime::Spec, SpecError> {
         "linux": linux,
     });
     // Without its own UTS namespace (host network) the container has the host's names.
-    let own_uts = opts.network != NetworkMode::Host;
+    let own_uts = opts.network != NetworkMode::Host && !opts.uts_host;
     if own_uts && !opts.hostname.is_empty() {
         spec["hostname"] = json!(opts.hostname);
     }
@@ -831,5 +858,19 @@ mod tests {
             rules.last().unwrap(),
             &json!({"allow": true, "type": "b", "access": "m"})
         );
+        let o = SpecOptions {
+            pid_ns: Join::Host,
+            ipc_ns: Join::Path("/proc/9/ns/ipc".into()),
+            shm_source: Some("/proc/9/root/dev/shm".into()),
+            uts_host: true,
+            ..base()
+        };
+        let v = serde_json::to_value(build(&o).unwrap()).unwrap();
+        assert_eq!(
+            v["linux"]["namespaces"],
+            json!([{"type": "mount"}, {"type": "ipc", "path": "/proc/9/ns/ipc"}, {"type": "network"}])
+        );
+        assert!(v.get("hostname").is_none());
+        assert!(v["mounts"].as_array().unwrap().contains(&json!({"destination": "/dev/shm", "type": "bind", "source": "/proc/9/root/dev/shm", "options": ["rbind", "rprivate"]})));
     }
 }

@@ -71,6 +71,15 @@ pub struct ContainerOpts {
     /// Write the container ID to the file
     #[arg(long = "cidfile", value_name = "string")]
     pub cidfile: Option<String>,
+    /// PID namespace to use
+    #[arg(long = "pid", value_name = "string")]
+    pub pid: Option<String>,
+    /// IPC mode to use
+    #[arg(long = "ipc", value_name = "string")]
+    pub ipc: Option<String>,
+    /// UTS namespace to use
+    #[arg(long = "uts", value_name = "string")]
+    pub uts: Option<String>,
 }
 
 /// docker/cli's `--device-cgroup-rule` check: `^[acb] ([0-9]+|\*):([0-9]+|\*) [rwm]{1,3}$`.
@@ -425,6 +434,24 @@ impl ContainerOpts {
         }
         if !self.device_cgroup_rule.is_empty() {
             host.insert("DeviceCgroupRules".into(), json!(self.device_cgroup_rule));
+        }
+        if let Some(p) = &self.pid {
+            if !(p.is_empty()
+                || p == "host"
+                || p.strip_prefix("container:").is_some_and(|c| !c.is_empty()))
+            {
+                bail!("--pid: invalid PID mode");
+            }
+            host.insert("PidMode".into(), json!(p));
+        }
+        if let Some(i) = &self.ipc {
+            host.insert("IpcMode".into(), json!(i));
+        }
+        if let Some(u) = &self.uts {
+            if !(u.is_empty() || u == "host") {
+                bail!("--uts: invalid UTS mode");
+            }
+            host.insert("UTSMode".into(), json!(u));
         }
         if let Some(d) = &self.domainname {
             config.insert("Domainname".into(), json!(d));

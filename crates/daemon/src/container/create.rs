@@ -160,11 +160,15 @@ impl Containers {
         let mut config = config;
         config.image = Some(image_name.clone());
         if config.hostname.as_deref().unwrap_or("").is_empty() {
-            config.hostname = Some(if host.network_mode.as_deref() == Some("host") {
-                host_hostname()
-            } else {
-                id[..12].to_owned()
-            });
+            config.hostname = Some(
+                if host.network_mode.as_deref() == Some("host")
+                    || host.uts_mode.as_deref() == Some("host")
+                {
+                    host_hostname()
+                } else {
+                    id[..12].to_owned()
+                },
+            );
         }
         let rec = Record {
             id: id.clone(),

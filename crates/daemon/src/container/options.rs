@@ -352,6 +352,34 @@ pub fn validate(body: &ContainerCreateBody, h: &mut HostConfig) -> Result<Vec<St
     if h.memory_swappiness == Some(-1) {
         h.memory_swappiness = None;
     }
+    let pid = h.pid_mode.clone().unwrap_or_default();
+    if !(pid.is_empty()
+        || pid == "host"
+        || pid
+            .strip_prefix("container:")
+            .is_some_and(|c| !c.is_empty()))
+    {
+        return Err(ApiError::invalid(format!("invalid PID mode: {pid}")));
+    }
+    let ipc = h.ipc_mode.clone().unwrap_or_default();
+    let ipc_ok = matches!(ipc.as_str(), "private" | "shareable" | "host" | "none")
+        || ipc
+            .strip_prefix("container:")
+            .is_some_and(|c| !c.is_empty());
+    if !ipc_ok {
+        return Err(ApiError::invalid(format!("Invalid IPC mode: {ipc}")));
+    }
+    match h.uts_mode.as_deref().unwrap_or("") {
+        "" => {}
+        "host" => {
+            if body.hostname.as_deref().is_some_and(|n| !n.is_empty()) {
+                return Err(ApiError::invalid(
+                    "conflicting options: hostname and the UTS mode",
+                ));
+            }
+        }
+        other => return Err(ApiError::invalid(format!("invalid UTS mode: {other}"))),
+    }
     if let Some(s) = body.stop_signal.as_deref().filter(|s| !s.is_empty()) {
         super::lifecycle::parse_signal(s)?;
     }
@@ -404,7 +432,20 @@ fn init_binary(paths: &Paths) -> Result<PathBuf, ApiError> {
 }
 
 /// Fills the spec fields of this module from the stored host config (at start).
-pub fn apply(paths: &Paths, h: &HostConfig, opts: &mut SpecOptions) -> Result<(), ApiError> {
+pub fn apply(
+    paths: &Paths,
+    h: &HostConfig,
+    joins: Joins,
+    opts: &mut SpecOptions,
+) -> Result<(), ApiError> {
+    opts.pid_ns = joins.pid;
+    opts.ipc_ns = joins.ipc;
+    opts.shm_source = joins.shm_source;
+    opts.no_shm = h.ipc_mode.as_deref() == Some("none");
+    if h.ipc_mode.as_deref() == Some("shareable") {
+        opts.shm_source = Some(mount_shareable_shm(paths, &opts.id, opts.shm_size)?);
+    }
+    opts.uts_host = h.uts_mode.as_deref() == Some("host");
     if h.init == Some(true) {
         opts.init = Some(init_binary(paths)?);
     }
@@ -467,6 +508,90 @@ pub fn after_create(id: &str, h: &HostConfig) {
         .join("memory.oom_control");
     if let Err(e) = std::fs::write(&file, "1") {
         tracing::warn!(%id, path = %file.display(), error = %e, "disabling the OOM killer");
+    }
+}
+
+/// The host-side /dev/shm of a `--ipc shareable` container (a tmpfs in its bundle, which
+/// `cleanup_bundle` unmounts), so that `--ipc container:<it>` can bind the same one.
+pub fn shareable_shm(paths: &Paths, id: &str) -> PathBuf {
+    paths.bundle(id).join("shm")
+}
+
+fn mount_shareable_shm(paths: &Paths, id: &str, size: i64) -> Result<PathBuf, ApiError> {
+    let dir = shareable_shm(paths, id);
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| ApiError::internal(format!("creating {}: {e}", dir.display())))?;
+    let size = if size > 0 { size } else { DEFAULT_SHM_SIZE };
+    let data = format!("mode=1777,size={size}");
+    nix::mount::mount(
+        Some("shm"),
+        &dir,
+        Some("tmpfs"),
+        nix::mount::MsFlags::MS_NOSUID
+            | nix::mount::MsFlags::MS_NODEV
+            | nix::mount::MsFlags::MS_NOEXEC,
+        Some(data.as_str()),
+    )
+    .map_err(|e| ApiError::internal(format!("mounting the shareable /dev/shm: {e}")))?;
+    Ok(dir)
+}
+
+/// The namespaces a container joins at start (`--pid`, `--ipc` with `host` or
+/// `container:<name>`), resolved against the containers it names.
+#[derive(Debug, Default)]
+pub struct Joins {
+    pub pid: spec::Join,
+    pub ipc: spec::Join,
+    pub shm_source: Option<PathBuf>,
+}
+
+impl super::Containers {
+    /// At start: the paths of the namespaces to join (the donor must be running).
+    pub(crate) fn resolve_joins(&self, h: &HostConfig) -> Result<Joins, ApiError> {
+        let mut j = Joins::default();
+        let running_pid = |name: &str| -> Result<(String, u32, super::Record), ApiError> {
+            let c = self.get(name)?;
+            let rec = c.snapshot();
+            if !rec.state.status.is_running() || rec.state.pid == 0 {
+                return Err(ApiError::conflict(format!(
+                    "container {} is not running",
+                    rec.id
+                )));
+            }
+            Ok((rec.id.clone(), rec.state.pid, rec))
+        };
+        match h.pid_mode.as_deref().unwrap_or("") {
+            "host" => j.pid = spec::Join::Host,
+            m => {
+                if let Some(name) = m.strip_prefix("container:") {
+                    let (_, pid, _) = running_pid(name)?;
+                    j.pid = spec::Join::Path(format!("/proc/{pid}/ns/pid").into());
+                }
+            }
+        }
+        match h.ipc_mode.as_deref().unwrap_or("") {
+            "host" => {
+                j.ipc = spec::Join::Host;
+                j.shm_source = Some("/dev/shm".into());
+            }
+            m => {
+                if let Some(name) = m.strip_prefix("container:") {
+                    let (id, pid, rec) = running_pid(name).map_err(|e| {
+                        ApiError::new(
+                            e.kind,
+                            format!("can't join IPC of container {name}: {}", e.message),
+                        )
+                    })?;
+                    let donor = rec.host_config.ipc_mode.as_deref().unwrap_or("");
+                    if !matches!(donor, "shareable" | "host") {
+                        return Err(ApiError::invalid(format!("can't join IPC of container {id}: non-shareable IPC (hint: use IpcMode:shareable for the donor container)")));
+                    }
+                    j.ipc = spec::Join::Path(format!("/proc/{pid}/ns/ipc").into());
+                    j.shm_source = Some(shareable_shm(&self.paths, &id));
+                }
+            }
+        }
+        Ok(j)
     }
 }
 

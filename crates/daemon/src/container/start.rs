@@ -81,10 +81,12 @@ impl Containers {
         let store = self.store.clone();
         let rec2 = rec.clone();
         let b2 = bundle.clone();
-        let prepared =
-            tokio::task::spawn_blocking(move || prepare_bundle(&this_paths, &store, &rec2, &b2))
-                .await
-                .map_err(|e| ApiError::internal(e.to_string()))?;
+        let joins = self.resolve_joins(&rec.host_config)?;
+        let prepared = tokio::task::spawn_blocking(move || {
+            prepare_bundle(&this_paths, &store, &rec2, &b2, joins)
+        })
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?;
         if let Err(e) = prepared {
             cleanup_bundle(&bundle);
             return Err(e);
@@ -206,6 +208,8 @@ fn shim_create_error(e: ShimError) -> ApiError {
 
 /// Unmounts the rootfs and removes the bundle (idempotent).
 pub(crate) fn cleanup_bundle(bundle: &Path) {
+    // `--ipc shareable`: the host-side /dev/shm (options.rs).
+    let _ = berth_store::unmount(&bundle.join("shm"));
     let rootfs = bundle.join("rootfs");
     if let Err(e) = berth_store::unmount(&rootfs) {
         tracing::warn!(path = %rootfs.display(), error = %e, "unmounting rootfs");
@@ -225,6 +229,7 @@ fn prepare_bundle(
     store: &berth_store::Store,
     rec: &Record,
     bundle: &Path,
+    joins: super::options::Joins,
 ) -> Result<(), ApiError> {
     let rootfs = bundle.join("rootfs");
     // A leftover from a crash: start clean.
@@ -347,7 +352,7 @@ fn prepare_bundle(
         // --init, --security-opt, --ulimit, --device, ...: options.rs.
         ..Default::default()
     };
-    super::options::apply(paths, hc, &mut opts)?;
+    super::options::apply(paths, hc, joins, &mut opts)?;
     let spec = spec::build(&opts).map_err(|e| ApiError::from_chain(&e))?;
     let spec_json = serde_json::to_vec(&spec).map_err(|e| io_err("encoding spec", e))?;
     write_atomic(&bundle.join("config.json"), &spec_json, false)
