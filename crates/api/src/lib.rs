@@ -5,6 +5,7 @@
 //! through the narrow traits of [`backend`].
 pub mod backend;
 pub mod error;
+pub mod platform;
 mod query;
 mod routes;
 pub mod storage;

@@ -9,6 +9,7 @@
 //!   single-threaded, runs the container with youki's libcontainer, owns stdio/pty and the
 //!   json-file log, records the exit status, outlives berthd.
 pub mod client;
+pub mod devices;
 pub mod protocol;
 pub mod seccomp;
 pub mod shim;

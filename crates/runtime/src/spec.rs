@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct SpecOptions {
     /// Container ID (used for the cgroup path `/berth/<id>` unless `cgroup_parent` is set).
     pub id: String,
@@ -58,6 +59,82 @@ pub struct SpecOptions {
     pub sysctls: Vec<(String, String)>,
     /// Initial console size (rows, cols).
     pub console_size: Option<(u16, u16)>,
+    /// `--init`: this host executable is bind-mounted read-only at [`INIT_PATH`] and runs
+    /// as PID 1 with `-- args...`.
+    pub init: Option<PathBuf>,
+    /// `--ulimit`: replace the default of the same resource.
+    pub rlimits: Vec<Rlimit>,
+    /// `--device` (and every host device with `--privileged`): node created in /dev and,
+    /// unless privileged, allowed in the device cgroup with its permissions.
+    pub devices: Vec<Device>,
+    pub oom_kill_disable: bool,
+    /// Soft memory limit in bytes (0 = unset).
+    pub memory_reservation: i64,
+    /// `--oom-score-adj` (-1000..=1000).
+    pub oom_score_adj: i64,
+    /// `--memory-swappiness` (0..=100; None = the kernel's).
+    pub memory_swappiness: Option<u64>,
+    /// `--cpuset-mems` ("" = unset).
+    pub cpuset_mems: String,
+    /// `--device-cgroup-rule`: extra device cgroup allow rules.
+    pub device_rules: Vec<DeviceRule>,
+    /// `--pid`: own namespace, the host's, or another container's.
+    pub pid_ns: Join,
+    /// `--ipc`: own namespace (`private`/`shareable`/`none`), the host's, or another's.
+    pub ipc_ns: Join,
+    /// `--ipc none`: no /dev/shm at all. With `ipc_ns` joined, `shm_source` is bound instead.
+    pub no_shm: bool,
+    /// /dev/shm to bind-mount instead of a fresh tmpfs (`--ipc host|container:`).
+    pub shm_source: Option<PathBuf>,
+    /// `--uts host`: the host's hostname and domain name.
+    pub uts_host: bool,
+}
+
+/// A namespace the container gets: its own, the host's, or one joined by path.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub enum Join {
+    #[default]
+    Private,
+    Host,
+    Path(PathBuf),
+}
+
+/// One device cgroup allow rule (`c 1:3 rwm`, `b *:* m`); `None` = any number.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeviceRule {
+    /// 'a', 'c' or 'b'.
+    pub kind: char,
+    pub major: Option<i64>,
+    pub minor: Option<i64>,
+    pub access: String,
+}
+
+/// Where Docker mounts its init in the container.
+pub const INIT_PATH: &str = "/sbin/docker-init";
+
+/// One `RLIMIT_*` (`name` without the prefix, lowercase as in `--ulimit`; -1 = unlimited).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rlimit {
+    pub name: String,
+    pub soft: i64,
+    pub hard: i64,
+}
+
+/// A device node to create in the container.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Device {
+    /// Path inside the container.
+    pub path: String,
+    /// 'c' or 'b'.
+    pub kind: char,
+    pub major: i64,
+    pub minor: i64,
+    /// Permission bits of the node (`st_mode & 0o7777`).
+    pub file_mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    /// Cgroup permissions, a combination of "r", "w", "m".
+    pub access: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -144,7 +221,7 @@ pub const ALL_CAPS: &[&str] = &[
     "CAP_CHECKPOINT_RESTORE",
 ];
 
-const MASKED_PATHS: &[&str] = &[
+pub const MASKED_PATHS: &[&str] = &[
     "/proc/asound",
     "/proc/acpi",
     "/proc/kcore",
@@ -158,7 +235,7 @@ const MASKED_PATHS: &[&str] = &[
     "/sys/devices/virtual/powercap",
 ];
 
-const READONLY_PATHS: &[&str] = &[
+pub const READONLY_PATHS: &[&str] = &[
     "/proc/bus",
     "/proc/fs",
     "/proc/irq",
@@ -193,10 +270,30 @@ fn normalize_cap(c: &str) -> Result<String, SpecError> {
     }
 }
 
+/// The capabilities "all" stands for (`--privileged`, `--cap-add ALL`): every known one the
+/// engine itself may hold (its bounding set; [`ALL_CAPS`] is in bit order), so a privileged
+/// container also starts where the host withholds some (Docker's full list fails there).
+pub fn all_caps() -> Vec<String> {
+    let bounding = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapBnd:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .unwrap_or(u64::MAX);
+    ALL_CAPS
+        .iter()
+        .enumerate()
+        .filter(|(bit, _)| bounding & (1u64 << bit) != 0)
+        .map(|(_, c)| c.to_string())
+        .collect()
+}
+
 /// The capability set after `--cap-add` / `--cap-drop` (Docker's rules: add ALL, drop ALL).
 pub fn capabilities(opts: &SpecOptions) -> Result<Vec<String>, SpecError> {
     if opts.privileged {
-        return Ok(ALL_CAPS.iter().map(|s| s.to_string()).collect());
+        return Ok(all_caps());
     }
     let adds = opts
         .cap_add
@@ -209,7 +306,7 @@ pub fn capabilities(opts: &SpecOptions) -> Result<Vec<String>, SpecError> {
         .map(|c| normalize_cap(c))
         .collect::<Result<Vec<_>, _>>()?;
     let mut caps: Vec<String> = if adds.iter().any(|c| c == "ALL") {
-        ALL_CAPS.iter().map(|s| s.to_string()).collect()
+        all_caps()
     } else {
         DEFAULT_CAPS.iter().map(|s| s.to_string()).collect()
     };
@@ -258,7 +355,14 @@ pub fn build(opts: &SpecOptions) -> Result<oci_spec::runtime::Spec, SpecError> {
     } else {
         64 * 1024 * 1024
     };
-    mounts.push(json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", format!("size={shm}")]}));
+    match &opts.shm_source {
+        Some(src) => mounts.push(json!({"destination": "/dev/shm", "type": "bind", "source": src, "options": ["rbind", "rprivate"]})),
+        None if opts.no_shm => {}
+        None => mounts.push(json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", format!("size={shm}")]})),
+    }
+    if let Some(init) = &opts.init {
+        mounts.push(json!({"destination": INIT_PATH, "type": "bind", "source": init, "options": ["bind", "ro"]}));
+    }
     for m in &opts.mounts {
         let mut o = vec!["rbind", "rprivate"];
         if m.readonly {
@@ -269,21 +373,25 @@ pub fn build(opts: &SpecOptions) -> Result<oci_spec::runtime::Spec, SpecError> {
         );
     }
 
-    let mut namespaces = vec![
-        json!({"type": "mount"}),
-        json!({"type": "pid"}),
-        json!({"type": "ipc"}),
-    ];
+    let mut namespaces = vec![json!({"type": "mount"})];
+    for (ty, join) in [("pid", &opts.pid_ns), ("ipc", &opts.ipc_ns)] {
+        match join {
+            Join::Private => namespaces.push(json!({ "type": ty })),
+            Join::Host => {}
+            Join::Path(p) => namespaces.push(json!({"type": ty, "path": p})),
+        }
+    }
     match &opts.network {
         NetworkMode::None => {
             namespaces.push(json!({"type": "network"}));
-            namespaces.push(json!({"type": "uts"}));
         }
         NetworkMode::Host => {}
         NetworkMode::Path(p) => {
             namespaces.push(json!({"type": "network", "path": p}));
-            namespaces.push(json!({"type": "uts"}));
         }
+    }
+    if opts.network != NetworkMode::Host && !opts.uts_host {
+        namespaces.push(json!({"type": "uts"}));
     }
 
     let mut devices = vec![json!({"allow": false, "access": "rwm"})];
@@ -311,6 +419,19 @@ pub fn build(opts: &SpecOptions) -> Result<oci_spec::runtime::Spec, SpecError> {
             }
             devices.push(d);
         }
+        for d in &opts.devices {
+            devices.push(json!({"allow": true, "type": d.kind.to_string(), "major": d.major, "minor": d.minor, "access": d.access}));
+        }
+        for r in &opts.device_rules {
+            let mut rule = json!({"allow": true, "type": r.kind.to_string(), "access": r.access});
+            if let Some(m) = r.major {
+                rule["major"] = json!(m);
+            }
+            if let Some(m) = r.minor {
+                rule["minor"] = json!(m);
+            }
+            devices.push(rule);
+        }
     }
     let mut resources = json!({ "devices": devices });
     let mut memory = serde_json::Map::new();
@@ -324,6 +445,15 @@ pub fn build(opts: &SpecOptions) -> Result<oci_spec::runtime::Spec, SpecError> {
             };
             memory.insert("swap".into(), json!(swap));
         }
+    }
+    if opts.memory_reservation > 0 {
+        memory.insert("reservation".into(), json!(opts.memory_reservation));
+    }
+    if opts.oom_kill_disable {
+        memory.insert("disableOOMKiller".into(), json!(true));
+    }
+    if let Some(s) = opts.memory_swappiness {
+        memory.insert("swappiness".into(), json!(s));
     }
     if !memory.is_empty() {
         resources["memory"] = Value::Object(memory);
@@ -349,6 +479,9 @@ pub fn build(opts: &SpecOptions) -> Result<oci_spec::runtime::Spec, SpecError> {
     if !opts.cpuset_cpus.is_empty() {
         cpu.insert("cpus".into(), json!(opts.cpuset_cpus));
     }
+    if !opts.cpuset_mems.is_empty() {
+        cpu.insert("mems".into(), json!(opts.cpuset_mems));
+    }
     if !cpu.is_empty() {
         resources["cpu"] = Value::Object(cpu);
     }
@@ -360,15 +493,29 @@ pub fn build(opts: &SpecOptions) -> Result<oci_spec::runtime::Spec, SpecError> {
     let nofile = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
         .map(|(_, h)| h.min(1_048_576))
         .unwrap_or(1_048_576);
+    let mut rlimits = vec![json!({"type": "RLIMIT_NOFILE", "hard": nofile, "soft": nofile})];
+    for r in &opts.rlimits {
+        let ty = format!("RLIMIT_{}", r.name.to_ascii_uppercase());
+        rlimits.retain(|x| x["type"] != ty.as_str());
+        // -1 (unlimited) is RLIM_INFINITY, all bits set.
+        rlimits.push(json!({"type": ty, "hard": r.hard as u64, "soft": r.soft as u64}));
+    }
+    let args: Vec<String> = match &opts.init {
+        Some(_) => [INIT_PATH.to_owned(), "--".to_owned()]
+            .into_iter()
+            .chain(opts.args.iter().cloned())
+            .collect(),
+        None => opts.args.clone(),
+    };
     let mut process = json!({
         "terminal": opts.tty,
         "user": {"uid": opts.uid, "gid": opts.gid, "additionalGids": opts.additional_gids},
-        "args": opts.args,
+        "args": args,
         "env": opts.env,
         "cwd": if opts.cwd.is_empty() { "/" } else { opts.cwd.as_str() },
         "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
-        "rlimits": [{"type": "RLIMIT_NOFILE", "hard": nofile, "soft": nofile}],
-        "oomScoreAdj": 0,
+        "rlimits": rlimits,
+        "oomScoreAdj": opts.oom_score_adj,
     });
     // libcontainer loads seccomp before dropping capabilities only when the field is
     // absent (it tests presence, not value), so "false" must be left out.
@@ -384,6 +531,13 @@ pub fn build(opts: &SpecOptions) -> Result<oci_spec::runtime::Spec, SpecError> {
         "cgroupsPath": opts.cgroup_parent.clone().unwrap_or_else(|| format!("/berth/{}", opts.id)),
         "sysctl": opts.sysctls.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
     });
+    if !opts.devices.is_empty() {
+        linux["devices"] = opts
+            .devices
+            .iter()
+            .map(|d| json!({"path": d.path, "type": d.kind.to_string(), "major": d.major, "minor": d.minor, "fileMode": d.file_mode, "uid": d.uid, "gid": d.gid}))
+            .collect();
+    }
     if !opts.privileged {
         linux["maskedPaths"] = json!(MASKED_PATHS);
         linux["readonlyPaths"] = json!(READONLY_PATHS);
@@ -404,7 +558,7 @@ pub fn build(opts: &SpecOptions) -> Result<oci_spec::runtime::Spec, SpecError> {
         "linux": linux,
     });
     // Without its own UTS namespace (host network) the container has the host's names.
-    let own_uts = opts.network != NetworkMode::Host;
+    let own_uts = opts.network != NetworkMode::Host && !opts.uts_host;
     if own_uts && !opts.hostname.is_empty() {
         spec["hostname"] = json!(opts.hostname);
     }
@@ -494,7 +648,7 @@ mod tests {
                 .as_array()
                 .unwrap()
                 .len(),
-            ALL_CAPS.len()
+            all_caps().len()
         );
         assert_eq!(
             v["linux"]["resources"]["devices"],
@@ -628,7 +782,95 @@ mod tests {
             })
             .unwrap()
             .len(),
-            ALL_CAPS.len()
+            all_caps().len()
         );
+    }
+
+    #[test]
+    fn init_rlimits_devices_memory() {
+        let o = SpecOptions {
+            init: Some("/run/berth/berth-init".into()),
+            rlimits: vec![
+                Rlimit {
+                    name: "nofile".into(),
+                    soft: 100,
+                    hard: 200,
+                },
+                Rlimit {
+                    name: "core".into(),
+                    soft: -1,
+                    hard: -1,
+                },
+            ],
+            devices: vec![Device {
+                path: "/dev/mynull".into(),
+                kind: 'c',
+                major: 1,
+                minor: 3,
+                file_mode: 0o666,
+                uid: 0,
+                gid: 0,
+                access: "rw".into(),
+            }],
+            oom_kill_disable: true,
+            memory_reservation: 32 << 20,
+            ..base()
+        };
+        let v = serde_json::to_value(build(&o).unwrap()).unwrap();
+        assert_eq!(v["process"]["args"], json!([INIT_PATH, "--", "sh"]));
+        assert!(v["mounts"].as_array().unwrap().contains(&json!({"destination": INIT_PATH, "type": "bind", "source": "/run/berth/berth-init", "options": ["bind", "ro"]})));
+        assert_eq!(
+            v["process"]["rlimits"],
+            json!([
+                {"type": "RLIMIT_NOFILE", "hard": 200, "soft": 100},
+                {"type": "RLIMIT_CORE", "hard": u64::MAX, "soft": u64::MAX}
+            ])
+        );
+        assert_eq!(v["linux"]["devices"][0]["path"], "/dev/mynull");
+        assert_eq!(v["linux"]["devices"][0]["fileMode"], 0o666);
+        assert!(v["linux"]["resources"]["devices"]
+            .as_array()
+            .unwrap()
+            .contains(
+                &json!({"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rw"})
+            ));
+        assert_eq!(v["linux"]["resources"]["memory"]["reservation"], 32 << 20);
+        assert_eq!(v["linux"]["resources"]["memory"]["disableOOMKiller"], true);
+
+        let o = SpecOptions {
+            oom_score_adj: 100,
+            memory_swappiness: Some(10),
+            cpuset_mems: "0".into(),
+            device_rules: vec![DeviceRule {
+                kind: 'b',
+                major: None,
+                minor: None,
+                access: "m".into(),
+            }],
+            ..base()
+        };
+        let v = serde_json::to_value(build(&o).unwrap()).unwrap();
+        assert_eq!(v["process"]["oomScoreAdj"], 100);
+        assert_eq!(v["linux"]["resources"]["memory"]["swappiness"], 10);
+        assert_eq!(v["linux"]["resources"]["cpu"]["mems"], "0");
+        let rules = v["linux"]["resources"]["devices"].as_array().unwrap();
+        assert_eq!(
+            rules.last().unwrap(),
+            &json!({"allow": true, "type": "b", "access": "m"})
+        );
+        let o = SpecOptions {
+            pid_ns: Join::Host,
+            ipc_ns: Join::Path("/proc/9/ns/ipc".into()),
+            shm_source: Some("/proc/9/root/dev/shm".into()),
+            uts_host: true,
+            ..base()
+        };
+        let v = serde_json::to_value(build(&o).unwrap()).unwrap();
+        assert_eq!(
+            v["linux"]["namespaces"],
+            json!([{"type": "mount"}, {"type": "ipc", "path": "/proc/9/ns/ipc"}, {"type": "network"}])
+        );
+        assert!(v.get("hostname").is_none());
+        assert!(v["mounts"].as_array().unwrap().contains(&json!({"destination": "/dev/shm", "type": "bind", "source": "/proc/9/root/dev/shm", "options": ["rbind", "rprivate"]})));
     }
 }

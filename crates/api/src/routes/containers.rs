@@ -40,6 +40,7 @@ async fn create(
     body: Bytes,
 ) -> ApiResult<Response> {
     let cfg = json_body(&body)?;
+    crate::platform::check(opt_str(&q, "platform").as_deref(), &cfg)?;
     let resp = b.create(opt_str(&q, "name"), cfg).await?;
     Ok((StatusCode::CREATED, Json(resp)).into_response())
 }

@@ -14,6 +14,7 @@ pub mod logs;
 pub mod prune;
 pub mod ps;
 pub mod run;
+pub mod run_opts;
 pub mod system;
 
 use std::fmt;

@@ -135,6 +135,8 @@ pub struct RunArgs {
     /// Set platform if server is multi-platform capable
     #[arg(long)]
     pub platform: Option<String>,
+    #[command(flatten)]
+    pub opts: super::run_opts::ContainerOpts,
     /// IMAGE [COMMAND] [ARG...]
     #[arg(required = true, trailing_var_arg = true, value_name = "IMAGE")]
     pub args: Vec<String>,
@@ -333,7 +335,8 @@ pub fn create_body(a: &RunArgs) -> Result<Value> {
     let cmd: Vec<String> = a.args[1..].to_vec();
     let mut env = Vec::new();
     for f in &a.env_file {
-        let content = std::fs::read_to_string(f).with_context(|| format!("open {f}"))?;
+        let content = std::fs::read_to_string(f)
+            .map_err(|e| anyhow::anyhow!("open {f}: {}", super::run_opts::io_text(&e)))?;
         env.extend(parse_env_file(&content, |k| std::env::var(k).ok())?);
     }
     for e in &a.env {
@@ -466,6 +469,7 @@ pub fn create_body(a: &RunArgs) -> Result<Value> {
         host.insert("PidsLimit".into(), json!(p));
     }
 
+    a.opts.apply(&mut config, &mut host)?;
     let mut body = config;
     body.insert("HostConfig".into(), Value::Object(host));
     let mut endpoints = Map::new();
@@ -559,6 +563,13 @@ pub async fn create_container(client: &Client, a: &RunArgs) -> Result<String> {
     if let Some(p) = &a.platform {
         query.push(("platform", p.clone()));
     }
+    let mut cidfile = match &a.opts.cidfile {
+        Some(p) => Some(
+            super::run_opts::CidFile::create(p)
+                .map_err(|e| status(125, Some(format!("berth: {}", error_text(&e)))))?,
+        ),
+        None => None,
+    };
     if a.pull == "always" {
         pull(client, &image, a.quiet).await.map_err(run_error)?;
     }
@@ -592,10 +603,15 @@ pub async fn create_container(client: &Client, a: &RunArgs) -> Result<String> {
             eprintln!("WARNING: {w}");
         }
     }
-    v.get("Id")
+    let id = v
+        .get("Id")
         .and_then(Value::as_str)
         .map(str::to_string)
-        .context("create response without Id")
+        .context("create response without Id")?;
+    if let Some(c) = cidfile.as_mut() {
+        c.write(&id)?;
+    }
+    Ok(id)
 }
 
 /// A daemon refusal during `run`/`create`: `berth: <error>` + help hint, exit 125.

@@ -123,6 +123,7 @@ impl Containers {
             })?;
         let mut host = body.host_config.clone().unwrap_or_default();
         validate_host_config(&mut host)?;
+        let warnings = super::options::validate(&body, &mut host)?;
         let config = merge_config(&body, &image.config)?;
         let argv = container_argv(&config);
         if argv.is_empty() {
@@ -159,11 +160,15 @@ impl Containers {
         let mut config = config;
         config.image = Some(image_name.clone());
         if config.hostname.as_deref().unwrap_or("").is_empty() {
-            config.hostname = Some(if host.network_mode.as_deref() == Some("host") {
-                host_hostname()
-            } else {
-                id[..12].to_owned()
-            });
+            config.hostname = Some(
+                if host.network_mode.as_deref() == Some("host")
+                    || host.uts_mode.as_deref() == Some("host")
+                {
+                    host_hostname()
+                } else {
+                    id[..12].to_owned()
+                },
+            );
         }
         let rec = Record {
             id: id.clone(),
@@ -208,10 +213,7 @@ impl Containers {
         }
         let c = self.insert(rec);
         self.emit(&c, "create", &[]);
-        Ok(ContainerCreateResponse {
-            id,
-            warnings: vec![],
-        })
+        Ok(ContainerCreateResponse { id, warnings })
     }
 }
 

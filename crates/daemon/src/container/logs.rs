@@ -163,7 +163,8 @@ impl Containers {
                 "configured logging driver does not support reading",
             ));
         }
-        let base = self.paths.log_path(&rec.id);
+        let base = super::options::log_file(&self.paths.container_dir(&rec.id), &rec.id, &driver)
+            .unwrap_or_else(|| self.paths.log_path(&rec.id));
         let follow = opts.follow;
         let filter = Filter { opts };
         let (tx, rx) = tokio::sync::mpsc::channel::<LogChunk>(256);

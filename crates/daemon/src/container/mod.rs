@@ -6,6 +6,7 @@ mod create;
 mod fs;
 mod lifecycle;
 mod logs;
+mod options;
 mod start;
 mod top;
 mod view;

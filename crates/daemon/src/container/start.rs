@@ -81,10 +81,12 @@ impl Containers {
         let store = self.store.clone();
         let rec2 = rec.clone();
         let b2 = bundle.clone();
-        let prepared =
-            tokio::task::spawn_blocking(move || prepare_bundle(&this_paths, &store, &rec2, &b2))
-                .await
-                .map_err(|e| ApiError::internal(e.to_string()))?;
+        let joins = self.resolve_joins(&rec.host_config)?;
+        let prepared = tokio::task::spawn_blocking(move || {
+            prepare_bundle(&this_paths, &store, &rec2, &b2, joins)
+        })
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?;
         if let Err(e) = prepared {
             cleanup_bundle(&bundle);
             return Err(e);
@@ -96,6 +98,7 @@ impl Containers {
                 return Err(shim_create_error(e));
             }
         };
+        super::options::after_create(&rec.id, &rec.host_config);
         let shim = self.shim(&rec.id);
         let pending: Vec<_> = std::mem::take(&mut *c.pending.lock().expect("pending lock"));
         for p in pending {
@@ -205,6 +208,8 @@ fn shim_create_error(e: ShimError) -> ApiError {
 
 /// Unmounts the rootfs and removes the bundle (idempotent).
 pub(crate) fn cleanup_bundle(bundle: &Path) {
+    // `--ipc shareable`: the host-side /dev/shm (options.rs).
+    let _ = berth_store::unmount(&bundle.join("shm"));
     let rootfs = bundle.join("rootfs");
     if let Err(e) = berth_store::unmount(&rootfs) {
         tracing::warn!(path = %rootfs.display(), error = %e, "unmounting rootfs");
@@ -224,6 +229,7 @@ fn prepare_bundle(
     store: &berth_store::Store,
     rec: &Record,
     bundle: &Path,
+    joins: super::options::Joins,
 ) -> Result<(), ApiError> {
     let rootfs = bundle.join("rootfs");
     // A leftover from a crash: start clean.
@@ -301,7 +307,7 @@ fn prepare_bundle(
     let argv: Vec<String> = std::iter::once(rec.path.clone())
         .chain(rec.args.iter().cloned())
         .collect();
-    let opts = SpecOptions {
+    let mut opts = SpecOptions {
         id: rec.id.clone(),
         rootfs: rootfs.clone(),
         readonly_rootfs: hc.readonly_rootfs.unwrap_or(false),
@@ -336,12 +342,6 @@ fn prepare_bundle(
         privileged: hc.privileged.unwrap_or(false),
         cap_add: hc.cap_add.clone().unwrap_or_default(),
         cap_drop: hc.cap_drop.clone().unwrap_or_default(),
-        no_new_privileges: hc.security_opt.as_deref().unwrap_or(&[]).iter().any(|o| {
-            o == "no-new-privileges"
-                || o == "no-new-privileges:true"
-                || o == "no-new-privileges=true"
-        }),
-        seccomp: None,
         shm_size: hc.shm_size.unwrap_or(0),
         sysctls: hc.sysctls.clone().unwrap_or_default().into_iter().collect(),
         console_size: hc
@@ -349,7 +349,10 @@ fn prepare_bundle(
             .as_ref()
             .filter(|v| v.len() == 2 && v[0] > 0)
             .map(|v| (v[0] as u16, v[1] as u16)),
+        // --init, --security-opt, --ulimit, --device, ...: options.rs.
+        ..Default::default()
     };
+    super::options::apply(paths, hc, joins, &mut opts)?;
     let spec = spec::build(&opts).map_err(|e| ApiError::from_chain(&e))?;
     let spec_json = serde_json::to_vec(&spec).map_err(|e| io_err("encoding spec", e))?;
     write_atomic(&bundle.join("config.json"), &spec_json, false)
@@ -380,8 +383,12 @@ fn log_settings(
 ) -> Result<(u64, u32, Option<PathBuf>), ApiError> {
     let lc = rec.host_config.log_config.clone().unwrap_or_default();
     let driver = lc.typ.clone().unwrap_or_default();
-    if driver == "none" {
+    let Some(log_path) = super::options::log_file(&paths.container_dir(&rec.id), &rec.id, &driver)
+    else {
         return Ok((0, 1, None));
+    };
+    if let Some(dir) = log_path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| io_err("creating the log directory", e))?;
     }
     let opts = lc.config.unwrap_or_default();
     let max_size = match opts.get("max-size") {
@@ -398,7 +405,7 @@ fn log_settings(
             .ok_or_else(|| ApiError::invalid(format!("invalid max-file: {s}")))?,
         None => DEFAULT_LOG_MAX_FILE,
     };
-    Ok((max_size, max_file, Some(paths.log_path(&rec.id))))
+    Ok((max_size, max_file, Some(log_path)))
 }
 
 /// Checks `--log-driver` / `--log-opt` at create as Docker does, filling in the default
@@ -423,6 +430,7 @@ pub fn validate_log_config(
             "env-regex",
             "tag",
         ],
+        "local" => &["max-size", "max-file", "compress"],
         "none" => &[],
         other => {
             return Err(ApiError::invalid(format!(
@@ -432,9 +440,11 @@ pub fn validate_log_config(
     };
     for (k, v) in &opts {
         if !allowed.contains(&k.as_str()) {
-            return Err(ApiError::invalid(format!(
-                "unknown log opt '{k}' for {driver} log driver"
-            )));
+            return Err(ApiError::invalid(if driver == "local" {
+                format!("unknown log opt '{k}' for log driver local")
+            } else {
+                format!("unknown log opt '{k}' for {driver} log driver")
+            }));
         }
         match k.as_str() {
             "max-size" if parse_size(v).is_none() => {

@@ -382,7 +382,7 @@ impl Containers {
                     .log_config
                     .as_ref()
                     .and_then(|l| l.typ.as_deref())
-                    == Some("none")
+                    .is_some_and(|t| matches!(t, "none" | "local"))
                 {
                     String::new()
                 } else {
