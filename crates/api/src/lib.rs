@@ -6,6 +6,7 @@
 pub mod backend;
 pub mod error;
 mod query;
+pub mod restart_policy;
 mod routes;
 pub mod stream;
 pub mod version;
@@ -28,6 +29,7 @@ pub struct Backends {
     pub filesystem: Arc<dyn FilesystemBackend>,
     pub events: Arc<dyn EventsBackend>,
     pub control: Arc<dyn ControlBackend>,
+    pub stats: Arc<dyn StatsBackend>,
 }
 
 /// The full Docker Engine API router: `/vX.Y/...` and unversioned paths alike.
@@ -40,6 +42,7 @@ pub fn router(backends: Backends) -> Router {
         .merge(routes::filesystem::router(backends.filesystem.clone()))
         .merge(routes::events::router(backends.events.clone()))
         .merge(routes::control::router(backends.control.clone()))
+        .merge(routes::stats::router(backends.stats.clone()))
         .fallback(routes::not_found);
     Router::new()
         .fallback_service(inner)

@@ -68,6 +68,10 @@ fn container_config(img: &Image) -> ImageConfig {
                 .collect()
         }),
         stop_signal: c.stop_signal.clone(),
+        healthcheck: c
+            .healthcheck
+            .clone()
+            .and_then(|h| serde_json::from_value(h).ok()),
         on_build: Some(c.on_build.clone()),
         shell: c.shell.clone(),
         ..Default::default()

@@ -4,6 +4,7 @@ mod backend;
 mod container;
 mod events;
 mod exec;
+mod exec_watch;
 mod fsutil;
 mod images;
 mod names;
@@ -148,6 +149,7 @@ async fn run(args: Args) -> Result<()> {
         filesystem: Arc::new(backend::FilesystemApi(containers.clone())),
         events: Arc::new(events::EventsApi(events.clone())),
         control: Arc::new(backend::ControlApi(containers.clone())),
+        stats: Arc::new(container::StatsApi::new(containers.clone())),
     };
 
     if let Some(d) = sock.parent() {

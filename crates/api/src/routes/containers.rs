@@ -39,7 +39,10 @@ async fn create(
     AxQuery(q): AxQuery<Query>,
     body: Bytes,
 ) -> ApiResult<Response> {
-    let cfg = json_body(&body)?;
+    let mut raw: serde_json::Value = json_body(&body)?;
+    crate::restart_policy::carry_in_create_body(&mut raw);
+    let cfg =
+        serde_json::from_value(raw).map_err(|e| ApiError::invalid(format!("invalid JSON: {e}")))?;
     let resp = b.create(opt_str(&q, "name"), cfg).await?;
     Ok((StatusCode::CREATED, Json(resp)).into_response())
 }
@@ -60,7 +63,10 @@ async fn inspect(
     Path(id): Path<String>,
     AxQuery(q): AxQuery<Query>,
 ) -> ApiResult<Response> {
-    Ok(Json(b.inspect(&id, flag(&q, "size")).await?).into_response())
+    let mut v = serde_json::to_value(b.inspect(&id, flag(&q, "size")).await?)
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    crate::restart_policy::show_in_inspect(&mut v);
+    Ok(Json(v).into_response())
 }
 
 async fn start(State(b): State<B>, Path(id): Path<String>) -> ApiResult<StatusCode> {
