@@ -39,10 +39,26 @@ pub fn carry(policy: Option<&mut Value>, labels: &mut Map<String, Value>) -> boo
     true
 }
 
-/// A create body (`Labels` at the top, `HostConfig.RestartPolicy`): see [`carry`].
-pub fn carry_in_create_body(body: &mut Value) {
+/// Docker's policy names (what the typed models accept).
+fn is_docker_policy(name: &str) -> bool {
+    matches!(name, "" | "no" | "always" | "unless-stopped" | "on-failure")
+}
+
+/// A create body (`Labels` at the top, `HostConfig.RestartPolicy`): see [`carry`]. An
+/// unknown name is refused with Docker's message.
+pub fn carry_in_create_body(body: &mut Value) -> Result<(), crate::ApiError> {
+    if let Some(name) = body
+        .pointer("/HostConfig/RestartPolicy/Name")
+        .and_then(Value::as_str)
+    {
+        if !is_docker_policy(name) && !is_berth_policy(name) {
+            return Err(crate::ApiError::invalid(format!(
+                "invalid restart policy '{name}'"
+            )));
+        }
+    }
     let Some(obj) = body.as_object_mut() else {
-        return;
+        return Ok(());
     };
     let mut labels = match obj.get("Labels") {
         Some(Value::Object(m)) => m.clone(),
@@ -54,27 +70,30 @@ pub fn carry_in_create_body(body: &mut Value) {
     if carry(policy, &mut labels) {
         obj.insert("Labels".into(), Value::Object(labels));
     }
+    Ok(())
 }
 
-/// An inspect answer: shows the label's policy as `HostConfig.RestartPolicy`.
-pub fn show_in_inspect(v: &mut Value) {
-    let Some(label) = v
-        .pointer(&format!("/Config/Labels/{POLICY_LABEL}"))
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-    else {
-        return;
+/// An inspect answer, serialized (key order kept): shows the label's policy as
+/// `HostConfig.RestartPolicy` in place of the `no` that carries it.
+pub fn show_in_inspect(
+    json: String,
+    labels: Option<&std::collections::HashMap<String, String>>,
+) -> String {
+    let Some(label) = labels.and_then(|l| l.get(POLICY_LABEL)) else {
+        return json;
     };
     let (name, max) = match label.split_once(':') {
-        Some((n, m)) => (n.to_owned(), m.parse::<i64>().unwrap_or(0)),
-        None => (label.clone(), 0),
+        Some((n, m)) => (n, m.parse::<i64>().unwrap_or(0)),
+        None => (label.as_str(), 0),
     };
-    if let Some(hc) = v.get_mut("HostConfig").and_then(Value::as_object_mut) {
-        hc.insert(
-            "RestartPolicy".into(),
-            serde_json::json!({"Name": name, "MaximumRetryCount": max}),
-        );
+    if !is_berth_policy(name) {
+        return json;
     }
+    json.replacen(
+        r#""RestartPolicy":{"Name":"no","MaximumRetryCount":0}"#,
+        &format!(r#""RestartPolicy":{{"Name":"{name}","MaximumRetryCount":{max}}}"#),
+        1,
+    )
 }
 
 #[cfg(test)]
@@ -84,21 +103,26 @@ mod tests {
     #[test]
     fn round_trip() {
         let mut body = serde_json::json!({"Image": "x", "HostConfig": {"RestartPolicy": {"Name": "on-unhealthy", "MaximumRetryCount": 2}}});
-        carry_in_create_body(&mut body);
+        carry_in_create_body(&mut body).unwrap();
         assert_eq!(body["HostConfig"]["RestartPolicy"]["Name"], "no");
         assert_eq!(body["Labels"][POLICY_LABEL], "on-unhealthy:2");
-        let mut inspect = serde_json::json!({"Config": {"Labels": body["Labels"].clone()}, "HostConfig": {"RestartPolicy": {"Name": "no"}}});
-        show_in_inspect(&mut inspect);
+        let labels: std::collections::HashMap<String, String> =
+            serde_json::from_value(body["Labels"].clone()).unwrap();
+        let inspect =
+            r#"{"HostConfig":{"RestartPolicy":{"Name":"no","MaximumRetryCount":0}},"Config":{}}"#;
+        let shown = show_in_inspect(inspect.to_owned(), Some(&labels));
         assert_eq!(
-            inspect["HostConfig"]["RestartPolicy"]["Name"],
-            "on-unhealthy"
+            shown,
+            r#"{"HostConfig":{"RestartPolicy":{"Name":"on-unhealthy","MaximumRetryCount":2}},"Config":{}}"#
         );
-        assert_eq!(
-            inspect["HostConfig"]["RestartPolicy"]["MaximumRetryCount"],
-            2
-        );
+        assert_eq!(show_in_inspect(inspect.to_owned(), None), inspect);
         let mut other = serde_json::json!({"HostConfig": {"RestartPolicy": {"Name": "always"}}});
-        carry_in_create_body(&mut other);
+        carry_in_create_body(&mut other).unwrap();
         assert!(other.get("Labels").is_none());
+        let mut bad = serde_json::json!({"HostConfig": {"RestartPolicy": {"Name": "bogus"}}});
+        assert_eq!(
+            carry_in_create_body(&mut bad).unwrap_err().message,
+            "invalid restart policy 'bogus'"
+        );
     }
 }

@@ -48,9 +48,8 @@ async fn stats(
         ));
     }
     let samples = b.stats(&id, stream, one_shot).await?;
-    let body = samples.map(|v| {
-        let mut line = serde_json::to_vec(&v).unwrap_or_default();
-        line.push(b'\n');
+    let body = samples.map(|mut line| {
+        line.push('\n');
         Ok::<_, std::convert::Infallible>(Bytes::from(line))
     });
     let mut resp = Response::new(Body::from_stream(body));

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use berth_api::{ApiResult, BoxStream};
-use serde_json::{json, Value};
+use serde::Serialize;
 
 use super::{Containers, Record, Status, ZERO_TIME};
 
@@ -234,7 +234,7 @@ pub fn read_v2(dir: &Path) -> CgroupSample {
 }
 
 /// `/proc/<pid>/net/dev` → `networks` (loopback left out, as Docker's endpoints).
-pub fn parse_net_dev(s: &str) -> BTreeMap<String, Value> {
+pub fn parse_net_dev(s: &str) -> BTreeMap<String, NetOut> {
     let mut out = BTreeMap::new();
     for line in s.lines().skip(2) {
         let Some((name, rest)) = line.split_once(':') else {
@@ -253,10 +253,16 @@ pub fn parse_net_dev(s: &str) -> BTreeMap<String, Value> {
         }
         out.insert(
             name.to_owned(),
-            json!({
-                "rx_bytes": f[0], "rx_packets": f[1], "rx_errors": f[2], "rx_dropped": f[3],
-                "tx_bytes": f[8], "tx_packets": f[9], "tx_errors": f[10], "tx_dropped": f[11],
-            }),
+            NetOut {
+                rx_bytes: f[0],
+                rx_packets: f[1],
+                rx_errors: f[2],
+                rx_dropped: f[3],
+                tx_bytes: f[8],
+                tx_packets: f[9],
+                tx_errors: f[10],
+                tx_dropped: f[11],
+            },
         );
     }
     out
@@ -303,61 +309,164 @@ fn host_memory() -> u64 {
         .unwrap_or(0)
 }
 
+// Docker's `types.StatsJSON`, field for field and in its order (Go marshals struct
+// fields in declaration order; `omitempty` fields are `Option`s skipped when `None`).
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+struct CpuUsage {
+    total_usage: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    percpu_usage: Option<Vec<u64>>,
+    usage_in_kernelmode: u64,
+    usage_in_usermode: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+struct Throttling {
+    periods: u64,
+    throttled_periods: u64,
+    throttled_time: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+struct CpuStats {
+    cpu_usage: CpuUsage,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    system_cpu_usage: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    online_cpus: Option<u32>,
+    throttling_data: Throttling,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+struct BlkioEntryOut {
+    major: u64,
+    minor: u64,
+    op: String,
+    value: u64,
+}
+
+/// `None` is `null`, as Go's nil slices.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+struct BlkioOut {
+    io_service_bytes_recursive: Option<Vec<BlkioEntryOut>>,
+    io_serviced_recursive: Option<Vec<BlkioEntryOut>>,
+    io_queue_recursive: Option<Vec<BlkioEntryOut>>,
+    io_service_time_recursive: Option<Vec<BlkioEntryOut>>,
+    io_wait_time_recursive: Option<Vec<BlkioEntryOut>>,
+    io_merged_recursive: Option<Vec<BlkioEntryOut>>,
+    io_time_recursive: Option<Vec<BlkioEntryOut>>,
+    sectors_recursive: Option<Vec<BlkioEntryOut>>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+struct PidsOut {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    current: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    limit: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+struct MemOut {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    usage: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_usage: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stats: Option<BTreeMap<String, u64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    failcnt: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    limit: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct NetOut {
+    pub rx_bytes: u64,
+    pub rx_packets: u64,
+    pub rx_errors: u64,
+    pub rx_dropped: u64,
+    pub tx_bytes: u64,
+    pub tx_packets: u64,
+    pub tx_errors: u64,
+    pub tx_dropped: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+struct Empty {}
+
+#[derive(Debug, Clone, Serialize)]
+struct StatsOut {
+    read: String,
+    preread: String,
+    pids_stats: PidsOut,
+    blkio_stats: BlkioOut,
+    num_procs: u32,
+    storage_stats: Empty,
+    cpu_stats: CpuStats,
+    precpu_stats: CpuStats,
+    memory_stats: MemOut,
+    name: String,
+    id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    networks: Option<BTreeMap<String, NetOut>>,
+}
+
 /// A full sample: cgroup reading, system CPU, networks, time.
 #[derive(Debug, Clone)]
 struct Sample {
     read: String,
-    cpu: Value,
-    rest: serde_json::Map<String, Value>,
+    cpu: CpuStats,
+    pids: PidsOut,
+    blkio: BlkioOut,
+    mem: MemOut,
+    networks: Option<BTreeMap<String, NetOut>>,
 }
 
-fn cpu_json(s: &CgroupSample, system: u64, cpus: u32) -> Value {
-    let mut usage = json!({
-        "total_usage": s.cpu_total,
-        "usage_in_kernelmode": s.cpu_kernel,
-        "usage_in_usermode": s.cpu_user,
-    });
-    if let Some(p) = &s.percpu {
-        usage["percpu_usage"] = json!(p);
-    }
-    json!({
-        "cpu_usage": usage,
-        "system_cpu_usage": system,
-        "online_cpus": cpus,
-        "throttling_data": {
-            "periods": s.periods,
-            "throttled_periods": s.throttled_periods,
-            "throttled_time": s.throttled_time,
+fn cpu_stats(s: &CgroupSample, system: u64, cpus: u32) -> CpuStats {
+    CpuStats {
+        cpu_usage: CpuUsage {
+            total_usage: s.cpu_total,
+            percpu_usage: s.percpu.clone(),
+            usage_in_kernelmode: s.cpu_kernel,
+            usage_in_usermode: s.cpu_user,
         },
-    })
-}
-
-fn empty_cpu() -> Value {
-    json!({
-        "cpu_usage": {"total_usage": 0, "usage_in_kernelmode": 0, "usage_in_usermode": 0},
-        "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0},
-    })
-}
-
-fn blkio_json(b: &Blkio) -> Value {
-    let mut m = serde_json::Map::new();
-    for (k, v) in &b.lists {
-        m.insert(
-            (*k).to_owned(),
-            match v {
-                None => Value::Null,
-                Some(entries) => Value::Array(
-                    entries
-                        .iter()
-                        .map(|(maj, min, op, val)| {
-                            json!({"major": maj, "minor": min, "op": op, "value": val})
-                        })
-                        .collect(),
-                ),
-            },
-        );
+        system_cpu_usage: Some(system),
+        online_cpus: Some(cpus),
+        throttling_data: Throttling {
+            periods: s.periods,
+            throttled_periods: s.throttled_periods,
+            throttled_time: s.throttled_time,
+        },
     }
-    Value::Object(m)
+}
+
+fn blkio_out(b: &Blkio) -> BlkioOut {
+    let get = |k: &str| {
+        b.lists.iter().find(|(n, _)| *n == k).and_then(|(_, v)| {
+            v.as_ref().map(|e| {
+                e.iter()
+                    .map(|(major, minor, op, value)| BlkioEntryOut {
+                        major: *major,
+                        minor: *minor,
+                        op: op.clone(),
+                        value: *value,
+                    })
+                    .collect()
+            })
+        })
+    };
+    BlkioOut {
+        io_service_bytes_recursive: get("io_service_bytes_recursive"),
+        io_serviced_recursive: get("io_serviced_recursive"),
+        io_queue_recursive: get("io_queue_recursive"),
+        io_service_time_recursive: get("io_service_time_recursive"),
+        io_wait_time_recursive: get("io_wait_time_recursive"),
+        io_merged_recursive: get("io_merged_recursive"),
+        io_time_recursive: get("io_time_recursive"),
+        sectors_recursive: get("sectors_recursive"),
+    }
 }
 
 fn take_sample(rec: &Record, host_mem: u64) -> Sample {
@@ -373,90 +482,73 @@ fn take_sample(rec: &Record, host_mem: u64) -> Sample {
         })
     };
     let (system, cpus) = system_cpu(&read(Path::new("/proc/stat")).unwrap_or_default());
-    let mut rest = serde_json::Map::new();
-    let mut pids = json!({"current": cg.pids_current});
-    if let Some(l) = cg.pids_limit {
-        pids["limit"] = json!(l);
-    }
-    rest.insert("pids_stats".into(), pids);
-    rest.insert("blkio_stats".into(), blkio_json(&cg.blkio));
-    rest.insert("num_procs".into(), json!(0));
-    rest.insert("storage_stats".into(), json!({}));
-    let mut mem = serde_json::Map::new();
-    mem.insert("usage".into(), json!(cg.mem_usage));
-    if let Some(m) = cg.mem_max_usage {
-        mem.insert("max_usage".into(), json!(m));
-    }
-    mem.insert("stats".into(), json!(cg.mem_stats));
-    if cg.mem_failcnt > 0 {
-        mem.insert("failcnt".into(), json!(cg.mem_failcnt));
-    }
     let limit = match cg.mem_limit {
         Some(l) if host_mem == 0 || l < host_mem => l,
         _ => host_mem,
     };
-    mem.insert("limit".into(), json!(limit));
-    rest.insert("memory_stats".into(), Value::Object(mem));
-    if rec.host_config.network_mode.as_deref() != Some("host") && rec.state.pid > 0 {
-        let nets = parse_net_dev(
-            &read(Path::new(&format!("/proc/{}/net/dev", rec.state.pid))).unwrap_or_default(),
-        );
-        if !nets.is_empty() {
-            rest.insert("networks".into(), json!(nets));
-        }
-    }
+    let networks = (rec.host_config.network_mode.as_deref() != Some("host") && rec.state.pid > 0)
+        .then(|| {
+            parse_net_dev(
+                &read(Path::new(&format!("/proc/{}/net/dev", rec.state.pid))).unwrap_or_default(),
+            )
+        })
+        .filter(|n| !n.is_empty());
     Sample {
         read: super::now_rfc3339(),
-        cpu: cpu_json(&cg, system, cpus),
-        rest,
+        cpu: cpu_stats(&cg, system, cpus),
+        pids: PidsOut {
+            current: Some(cg.pids_current),
+            limit: cg.pids_limit,
+        },
+        blkio: blkio_out(&cg.blkio),
+        mem: MemOut {
+            usage: Some(cg.mem_usage),
+            max_usage: cg.mem_max_usage,
+            stats: Some(cg.mem_stats.clone()),
+            failcnt: Some(cg.mem_failcnt).filter(|f| *f > 0),
+            limit: Some(limit),
+        },
+        networks,
     }
+}
+
+fn to_json(out: &StatsOut) -> String {
+    serde_json::to_string(out).expect("stats encode")
 }
 
 /// The sample Docker sends for a container that is not running.
-fn empty_stats(rec: &Record) -> Value {
-    let nulls: serde_json::Map<String, Value> = [
-        "io_service_bytes_recursive",
-        "io_serviced_recursive",
-        "io_queue_recursive",
-        "io_service_time_recursive",
-        "io_wait_time_recursive",
-        "io_merged_recursive",
-        "io_time_recursive",
-        "sectors_recursive",
-    ]
-    .iter()
-    .map(|k| ((*k).to_owned(), Value::Null))
-    .collect();
-    json!({
-        "read": ZERO_TIME, "preread": ZERO_TIME,
-        "pids_stats": {}, "blkio_stats": nulls, "num_procs": 0, "storage_stats": {},
-        "cpu_stats": empty_cpu(), "precpu_stats": empty_cpu(), "memory_stats": {},
-        "name": format!("/{}", rec.name), "id": rec.id,
+fn empty_stats(rec: &Record) -> String {
+    to_json(&StatsOut {
+        read: ZERO_TIME.into(),
+        preread: ZERO_TIME.into(),
+        pids_stats: PidsOut::default(),
+        blkio_stats: BlkioOut::default(),
+        num_procs: 0,
+        storage_stats: Empty {},
+        cpu_stats: CpuStats::default(),
+        precpu_stats: CpuStats::default(),
+        memory_stats: MemOut::default(),
+        name: format!("/{}", rec.name),
+        id: rec.id.clone(),
+        networks: None,
     })
 }
 
-fn compose(rec: &Record, cur: &Sample, pre: Option<&Sample>) -> Value {
-    let mut m = serde_json::Map::new();
-    m.insert("read".into(), json!(cur.read));
-    m.insert(
-        "preread".into(),
-        json!(pre.map(|p| p.read.as_str()).unwrap_or(ZERO_TIME)),
-    );
-    for (k, v) in &cur.rest {
-        m.insert(k.clone(), v.clone());
-    }
-    m.insert("cpu_stats".into(), cur.cpu.clone());
-    m.insert(
-        "precpu_stats".into(),
-        pre.map(|p| p.cpu.clone()).unwrap_or_else(empty_cpu),
-    );
-    m.insert("name".into(), json!(format!("/{}", rec.name)));
-    m.insert("id".into(), json!(rec.id));
-    // Docker's field order: networks last.
-    if let Some(n) = m.remove("networks") {
-        m.insert("networks".into(), n);
-    }
-    Value::Object(m)
+fn compose(rec: &Record, cur: &Sample, pre: Option<&Sample>) -> String {
+    to_json(&StatsOut {
+        read: cur.read.clone(),
+        preread: pre.map_or_else(|| ZERO_TIME.to_owned(), |p| p.read.clone()),
+        pids_stats: cur.pids.clone(),
+        blkio_stats: cur.blkio.clone(),
+        num_procs: 0,
+        storage_stats: Empty {},
+        cpu_stats: cur.cpu.clone(),
+        precpu_stats: pre.map(|p| p.cpu.clone()).unwrap_or_default(),
+        memory_stats: cur.mem.clone(),
+        name: format!("/{}", rec.name),
+        id: rec.id.clone(),
+        networks: cur.networks.clone(),
+    })
 }
 
 /// The stats service: samples and the last one per container.
@@ -503,7 +595,7 @@ impl StatsService {
     }
 
     /// One sample with Docker's shape (empty for a container that is not running).
-    pub async fn one(&self, key: &str, one_shot: bool) -> ApiResult<Value> {
+    pub async fn one(&self, key: &str, one_shot: bool) -> ApiResult<String> {
         let c = self.containers.get(key)?;
         let rec = c.snapshot();
         if rec.state.status != Status::Running && rec.state.status != Status::Paused {
@@ -528,7 +620,7 @@ impl StatsService {
     }
 
     /// A sample now and every second after, until the container is removed.
-    pub fn stream(self: &Arc<Self>, key: &str) -> ApiResult<BoxStream<Value>> {
+    pub fn stream(self: &Arc<Self>, key: &str) -> ApiResult<BoxStream<String>> {
         let c = self.containers.get(key)?;
         let this = self.clone();
         let pre = self.recent(&c.id);
@@ -566,7 +658,7 @@ impl StatsApi {
 
 #[async_trait::async_trait]
 impl berth_api::StatsBackend for StatsApi {
-    async fn stats(&self, id: &str, stream: bool, one_shot: bool) -> ApiResult<BoxStream<Value>> {
+    async fn stats(&self, id: &str, stream: bool, one_shot: bool) -> ApiResult<BoxStream<String>> {
         if stream {
             return self.0.stream(id);
         }
@@ -585,7 +677,20 @@ impl berth_api::StatsBackend for StatsApi {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
+
+    #[test]
+    fn docker_field_order() {
+        let rec_json = r#"{"id":"c1","name":"x","created":"","image":"","image_id":"","path":"","args":[],"config":{},"host_config":{},"state":{"status":"exited","pid":0,"exit_code":0,"error":"","oom_killed":false,"started_at":"","finished_at":""},"restart_count":0}"#;
+        let rec: Record = serde_json::from_str(rec_json).unwrap();
+        // dockerd 20.10's answer for a container that is not running, byte for byte.
+        assert_eq!(
+            empty_stats(&rec),
+            r#"{"read":"0001-01-01T00:00:00Z","preread":"0001-01-01T00:00:00Z","pids_stats":{},"blkio_stats":{"io_service_bytes_recursive":null,"io_serviced_recursive":null,"io_queue_recursive":null,"io_service_time_recursive":null,"io_wait_time_recursive":null,"io_merged_recursive":null,"io_time_recursive":null,"sectors_recursive":null},"num_procs":0,"storage_stats":{},"cpu_stats":{"cpu_usage":{"total_usage":0,"usage_in_kernelmode":0,"usage_in_usermode":0},"throttling_data":{"periods":0,"throttled_periods":0,"throttled_time":0}},"precpu_stats":{"cpu_usage":{"total_usage":0,"usage_in_kernelmode":0,"usage_in_usermode":0},"throttling_data":{"periods":0,"throttled_periods":0,"throttled_time":0}},"memory_stats":{},"name":"/x","id":"c1"}"#
+        );
+    }
 
     fn write(dir: &Path, name: &str, content: &str) {
         std::fs::write(dir.join(name), content).unwrap();
@@ -627,7 +732,7 @@ mod tests {
         assert_eq!(s.mem_limit, None);
         assert_eq!(s.mem_stats["inactive_file"], 500);
         assert_eq!((s.pids_current, s.pids_limit), (3, Some(100)));
-        let b = blkio_json(&s.blkio);
+        let b = serde_json::to_value(blkio_out(&s.blkio)).unwrap();
         assert_eq!(
             b["io_service_bytes_recursive"],
             json!([{"major": 8, "minor": 0, "op": "read", "value": 4096}, {"major": 8, "minor": 0, "op": "write", "value": 8192}])
@@ -694,7 +799,7 @@ mod tests {
             (327680, Some(4059136), None)
         );
         assert_eq!((s.pids_current, s.pids_limit), (1, None));
-        let b = blkio_json(&s.blkio);
+        let b = serde_json::to_value(blkio_out(&s.blkio)).unwrap();
         assert_eq!(b["io_service_bytes_recursive"].as_array().unwrap().len(), 5);
         assert_eq!(b["io_service_bytes_recursive"][0]["op"], "Read");
         assert_eq!(b["io_service_bytes_recursive"][0]["value"], 4096);
@@ -706,8 +811,8 @@ mod tests {
         let dev = "Inter-|   Receive                                                |  Transmit\n face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n    lo:     100       1    0    0    0     0          0         0      100       1    0    0    0     0       0          0\n  eth0:    1500      10    1    2    0     0          0         0      700       5    3    4    0     0       0          0\n";
         let n = parse_net_dev(dev);
         assert_eq!(n.len(), 1);
-        assert_eq!(n["eth0"]["rx_bytes"], 1500);
-        assert_eq!(n["eth0"]["tx_dropped"], 4);
+        assert_eq!(n["eth0"].rx_bytes, 1500);
+        assert_eq!(n["eth0"].tx_dropped, 4);
         let (total, cpus) = system_cpu("cpu  10 0 10 80 0 0 0 5 0 0\ncpu0 5 0 5 40 0 0 0 0 0 0\ncpu1 5 0 5 40 0 0 0 0 0 0\nintr 1\n");
         assert_eq!(total, 100 * (1_000_000_000 / clock_ticks()));
         assert_eq!(cpus, 2);
