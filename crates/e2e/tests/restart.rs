@@ -149,12 +149,14 @@ fn always_restarts_until_stopped_by_hand() {
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(d.status("al"), "exited");
     assert_eq!(restart_count(&d, "al"), n);
-    // Nothing of it stays on the host.
-    assert!(
-        d.mounts_under_roots().is_empty(),
-        "{:?}",
-        d.mounts_under_roots()
-    );
+    // Nothing of it stays on the host (dockerd keeps a mount of its own data root).
+    if !is_reference() {
+        assert!(
+            d.mounts_under_roots().is_empty(),
+            "{:?}",
+            d.mounts_under_roots()
+        );
+    }
     // rm -f of a restarting container.
     d.docker(&["start", "al"]).ok();
     eventually("restarting again", Duration::from_secs(30), || {

@@ -246,7 +246,8 @@ fn stats_stream() {
 }
 
 /// A veth pair with one end in the container's network namespace: the bytes sent over it
-/// show in `networks` and in NET I/O.
+/// show in `networks` and in NET I/O (berth reads the namespace's counters; dockerd only
+/// reports the interfaces it created itself).
 #[test]
 fn network_bytes_from_the_container_namespace() {
     let Some(d) = setup() else { return };
@@ -297,6 +298,10 @@ fn network_bytes_from_the_container_namespace() {
         String::from_utf8_lossy(&ping.stdout)
     );
 
+    if is_reference() {
+        // dockerd counts only the interfaces of its own network sandbox (none here).
+        return;
+    }
     let v = stats_json(&d, "net", "stream=false");
     let eth = &v["networks"]["eth7"];
     assert!(eth["rx_bytes"].as_u64().unwrap() >= 3000, "{v}");

@@ -259,15 +259,14 @@ impl Containers {
         self.spawn_health(c);
     }
 
-    /// At exit: the monitor stops; dockerd shows a stopped container `unhealthy` with a
-    /// streak of 0.
+    /// At exit: the monitor stops; dockerd shows a stopped container `unhealthy` (the
+    /// streak as it was).
     pub(crate) fn stop_health(&self, c: &Ctr) {
         *c.health.lock().expect("health lock") = None;
         if c.snapshot().health.is_some() {
             self.update(c, |r| {
                 if let Some(h) = r.health.as_mut() {
                     h.status = UNHEALTHY.into();
-                    h.failing_streak = 0;
                 }
             });
         }
