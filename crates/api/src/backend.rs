@@ -212,3 +212,20 @@ pub trait ControlBackend: Send + Sync {
         ps_args: Option<String>,
     ) -> ApiResult<bollard_stubs::models::ContainerTopResponse>;
 }
+
+/// `docker stats` and `docker update`.
+#[async_trait]
+pub trait StatsBackend: Send + Sync {
+    /// Docker's stats JSON (`types.StatsJSON`, encoded in its field order): one sample, or
+    /// (`stream`) one now and one every second. `one_shot` (single sample only) skips
+    /// `precpu_stats`.
+    async fn stats(&self, id: &str, stream: bool, one_shot: bool) -> ApiResult<BoxStream<String>>;
+    /// `restart` is `RestartPolicy` as (name, maximum retry count), kept out of `body` so
+    /// berth's own policy names need not fit Docker's enum.
+    async fn update(
+        &self,
+        id: &str,
+        body: bollard_stubs::models::ContainerUpdateBody,
+        restart: Option<(String, i64)>,
+    ) -> ApiResult<bollard_stubs::models::ContainerUpdateResponse>;
+}

@@ -7,6 +7,7 @@ pub mod backend;
 pub mod error;
 pub mod platform;
 mod query;
+pub mod restart_policy;
 mod routes;
 pub mod storage;
 pub mod stream;
@@ -32,6 +33,7 @@ pub struct Backends {
     pub events: Arc<dyn EventsBackend>,
     pub control: Arc<dyn ControlBackend>,
     pub storage: Arc<dyn StorageBackend>,
+    pub stats: Arc<dyn StatsBackend>,
 }
 
 /// The full Docker Engine API router: `/vX.Y/...` and unversioned paths alike.
@@ -45,6 +47,7 @@ pub fn router(backends: Backends) -> Router {
         .merge(routes::events::router(backends.events.clone()))
         .merge(routes::control::router(backends.control.clone()))
         .merge(routes::storage::router(backends.storage.clone()))
+        .merge(routes::stats::router(backends.stats.clone()))
         .fallback(routes::not_found);
     Router::new()
         .fallback_service(inner)

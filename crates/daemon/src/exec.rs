@@ -236,8 +236,25 @@ impl ExecBackend for Execs {
         });
         let map = self.map.clone();
         let exec_id = exec_id.to_owned();
+        let containers = self.containers.clone();
         let run = async move {
-            let res = shim.exec(&exec_id, process).await;
+            let res = shim.exec(&exec_id, process).await.map(|(pid, stream)| {
+                let m = map.clone();
+                let id = exec_id.clone();
+                let stream = crate::exec_watch::watch(
+                    stream,
+                    containers,
+                    container_id.clone(),
+                    exec_id.clone(),
+                    move |code| {
+                        if let Some(r) = m.lock().expect("exec lock").get_mut(&id) {
+                            r.running = false;
+                            r.exit_code = Some(code);
+                        }
+                    },
+                );
+                (pid, stream)
+            });
             let mut m = map.lock().expect("exec lock");
             let r = m.get_mut(&exec_id);
             match res {
@@ -263,8 +280,11 @@ impl ExecBackend for Execs {
         };
         if detach {
             return match run.await {
-                Ok(stream) => {
-                    drop(stream);
+                Ok(mut stream) => {
+                    // Nobody reads a detached exec's output: drain it so its end is seen.
+                    tokio::spawn(async move {
+                        let _ = tokio::io::copy(&mut stream, &mut tokio::io::sink()).await;
+                    });
                     Ok(None)
                 }
                 Err(msg) if process_failure_code(&msg).is_some() => Err(ApiError::invalid(msg)),

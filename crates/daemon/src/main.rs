@@ -4,6 +4,7 @@ mod backend;
 mod container;
 mod events;
 mod exec;
+mod exec_watch;
 mod fsutil;
 mod images;
 mod names;
@@ -151,6 +152,7 @@ async fn run(args: Args) -> Result<()> {
         events: Arc::new(events::EventsApi(events.clone())),
         control: Arc::new(backend::ControlApi(containers.clone())),
         storage,
+        stats: Arc::new(container::StatsApi::new(containers.clone())),
     };
 
     if let Some(d) = sock.parent() {

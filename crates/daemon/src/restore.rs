@@ -19,9 +19,16 @@ pub async fn restore(containers: &Arc<Containers>) {
         }
     }
     let mut live = 0;
+    // Stopped (or waiting to restart) when berthd went down: their restart policy decides.
+    let stopped: Vec<_> = loaded
+        .iter()
+        .filter(|c| matches!(c.status(), Status::Exited | Status::Restarting))
+        .cloned()
+        .collect();
     for c in loaded {
         let rec = c.snapshot();
         match rec.state.status {
+            Status::Restarting => continue,
             Status::Removing | Status::Dead => {
                 // A removal that was cut short: finish it.
                 if let Err(e) = containers.remove_container(&c.id, true).await {
@@ -37,6 +44,7 @@ pub async fn restore(containers: &Arc<Containers>) {
             Ok(st) if st.running => {
                 live += 1;
                 containers.spawn_monitor(c.clone());
+                containers.resume_health(&c);
             }
             Ok(st) => {
                 let status = st.exit.unwrap_or(ExitStatus {
@@ -59,5 +67,6 @@ pub async fn restore(containers: &Arc<Containers>) {
             }
         }
     }
+    containers.start_policy_containers(&stopped);
     tracing::info!(live, "restored containers");
 }

@@ -16,6 +16,83 @@ fn json_or_shell(rest: &str, shell_form: bool) -> Vec<String> {
     }
 }
 
+/// Go's `time.ParseDuration` for Dockerfile flags (`30s`, `1m30s`, `500ms`), in ns.
+fn go_duration_ns(s: &str) -> Option<i64> {
+    let mut total = 0f64;
+    let mut rest = s;
+    if rest == "0" {
+        return Some(0);
+    }
+    while !rest.is_empty() {
+        let n_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+        let n: f64 = rest[..n_end].parse().ok()?;
+        rest = &rest[n_end..];
+        let u_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let mult = match &rest[..u_end] {
+            "ns" => 1.0,
+            "us" | "µs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => return None,
+        };
+        total += n * mult;
+        rest = &rest[u_end..];
+    }
+    Some(total as i64)
+}
+
+/// `HEALTHCHECK [--interval=D] [--timeout=D] [--start-period=D] [--start-interval=D]
+/// [--retries=N] CMD …` or `HEALTHCHECK NONE`, as the image config's `Healthcheck`.
+fn healthcheck(rest: &str) -> Result<serde_json::Value, StoreError> {
+    let mut rest = rest.trim();
+    let mut hc = serde_json::Map::new();
+    while let Some(flag) = rest.strip_prefix("--") {
+        let (f, after) = flag.split_once(char::is_whitespace).unwrap_or((flag, ""));
+        let (name, value) = f
+            .split_once('=')
+            .ok_or_else(|| malformed(rest, "HEALTHCHECK flags take --name=value"))?;
+        let key = match name {
+            "interval" => "Interval",
+            "timeout" => "Timeout",
+            "start-period" => "StartPeriod",
+            "start-interval" => "StartInterval",
+            "retries" => "Retries",
+            _ => return Err(malformed(rest, "unknown HEALTHCHECK flag")),
+        };
+        let v = if key == "Retries" {
+            value
+                .parse::<i64>()
+                .map_err(|_| malformed(rest, "--retries must be a number"))?
+        } else {
+            go_duration_ns(value).ok_or_else(|| malformed(rest, "invalid HEALTHCHECK duration"))?
+        };
+        hc.insert(key.into(), serde_json::json!(v));
+        rest = after.trim_start();
+    }
+    let (kind, cmd) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+    match kind.to_ascii_uppercase().as_str() {
+        "NONE" if cmd.trim().is_empty() => {
+            return Ok(serde_json::json!({"Test": ["NONE"]}));
+        }
+        "CMD" if !cmd.trim().is_empty() => {
+            let test: Vec<String> = if cmd.trim_start().starts_with('[') {
+                let args: Vec<String> = serde_json::from_str(cmd.trim())
+                    .map_err(|_| malformed(rest, "invalid JSON command"))?;
+                std::iter::once("CMD".to_owned()).chain(args).collect()
+            } else {
+                vec!["CMD-SHELL".into(), cmd.trim().to_owned()]
+            };
+            hc.insert("Test".into(), serde_json::json!(test));
+        }
+        _ => return Err(malformed(rest, "HEALTHCHECK takes CMD or NONE")),
+    }
+    Ok(serde_json::Value::Object(hc))
+}
+
 fn malformed(change: &str, reason: &'static str) -> StoreError {
     StoreError::MalformedChange {
         change: change.to_owned(),
@@ -66,7 +143,7 @@ fn pairs(rest: &str) -> Result<Vec<(String, String)>, StoreError> {
 }
 
 /// Applies `changes` in order; Docker's commit commands only (CMD, ENTRYPOINT, ENV,
-/// EXPOSE, LABEL, ONBUILD, STOPSIGNAL, USER, VOLUME, WORKDIR).
+/// EXPOSE, HEALTHCHECK, LABEL, ONBUILD, STOPSIGNAL, USER, VOLUME, WORKDIR).
 pub fn apply(cfg: &mut Config, changes: &[String]) -> Result<(), StoreError> {
     for change in changes {
         let change = change.trim();
@@ -109,6 +186,7 @@ pub fn apply(cfg: &mut Config, changes: &[String]) -> Result<(), StoreError> {
                 }
             }
             "STOPSIGNAL" => cfg.stop_signal = Some(rest.trim().to_owned()),
+            "HEALTHCHECK" => cfg.healthcheck = Some(healthcheck(rest)?),
             "ONBUILD" => cfg.on_build.push(rest.trim().to_owned()),
             _ => {
                 return Err(StoreError::InvalidChange {
@@ -123,6 +201,32 @@ pub fn apply(cfg: &mut Config, changes: &[String]) -> Result<(), StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn healthcheck_changes() {
+        let mut c = Config::default();
+        apply(
+            &mut c,
+            &["HEALTHCHECK --interval=1s --retries=2 CMD test -e /tmp/ok".into()],
+        )
+        .unwrap();
+        assert_eq!(
+            c.healthcheck.clone().unwrap(),
+            serde_json::json!({"Test": ["CMD-SHELL", "test -e /tmp/ok"], "Interval": 1_000_000_000i64, "Retries": 2})
+        );
+        apply(&mut c, &["HEALTHCHECK CMD [\"true\"]".into()]).unwrap();
+        assert_eq!(
+            c.healthcheck.clone().unwrap()["Test"],
+            serde_json::json!(["CMD", "true"])
+        );
+        apply(&mut c, &["HEALTHCHECK NONE".into()]).unwrap();
+        assert_eq!(
+            c.healthcheck.clone().unwrap()["Test"],
+            serde_json::json!(["NONE"])
+        );
+        assert!(apply(&mut c, &["HEALTHCHECK --interval=x CMD true".into()]).is_err());
+        assert!(apply(&mut c, &["HEALTHCHECK".into()]).is_err());
+    }
 
     #[test]
     fn applies_dockerfile_changes() {

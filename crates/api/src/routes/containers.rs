@@ -39,7 +39,10 @@ async fn create(
     AxQuery(q): AxQuery<Query>,
     body: Bytes,
 ) -> ApiResult<Response> {
-    let cfg = json_body(&body)?;
+    let mut raw: serde_json::Value = json_body(&body)?;
+    crate::restart_policy::carry_in_create_body(&mut raw)?;
+    let cfg =
+        serde_json::from_value(raw).map_err(|e| ApiError::invalid(format!("invalid JSON: {e}")))?;
     crate::platform::check(opt_str(&q, "platform").as_deref(), &cfg)?;
     let resp = b.create(opt_str(&q, "name"), cfg).await?;
     Ok((StatusCode::CREATED, Json(resp)).into_response())
@@ -61,7 +64,16 @@ async fn inspect(
     Path(id): Path<String>,
     AxQuery(q): AxQuery<Query>,
 ) -> ApiResult<Response> {
-    Ok(Json(b.inspect(&id, flag(&q, "size")).await?).into_response())
+    let r = b.inspect(&id, flag(&q, "size")).await?;
+    let json = serde_json::to_string(&r).map_err(|e| ApiError::internal(e.to_string()))?;
+    let labels = r.config.as_ref().and_then(|c| c.labels.as_ref());
+    let json = crate::restart_policy::show_in_inspect(json, labels);
+    let mut resp = Response::new(Body::from(json));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Ok(resp)
 }
 
 async fn start(State(b): State<B>, Path(id): Path<String>) -> ApiResult<StatusCode> {

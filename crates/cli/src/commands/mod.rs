@@ -15,6 +15,7 @@ pub mod prune;
 pub mod ps;
 pub mod run;
 pub mod run_opts;
+pub mod stats;
 pub mod system;
 
 use std::fmt;
@@ -85,6 +86,10 @@ pub enum Command {
     Rename(control::RenameArgs),
     /// Display the running processes of a container
     Top(control::TopArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(stats::StatsArgs),
+    /// Update configuration of one or more containers
+    Update(stats::UpdateArgs),
     /// Inspect changes to files or directories on a container's filesystem
     Diff(fs::DiffArgs),
     /// Export a container's filesystem as a tar archive
@@ -158,6 +163,10 @@ pub enum ContainerCommand {
     Rename(control::RenameArgs),
     /// Display the running processes of a container
     Top(control::TopArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(stats::StatsArgs),
+    /// Update configuration of one or more containers
+    Update(stats::UpdateArgs),
     /// Inspect changes to files or directories on a container's filesystem
     Diff(fs::DiffArgs),
     /// Export a container's filesystem as a tar archive
@@ -409,6 +418,12 @@ pub async fn dispatch(cli: Cli) -> Result<i32> {
         }
         Command::Top(a) | Command::Container(ContainerCommand::Top(a)) => {
             control::top(connect().await?, a).await
+        }
+        Command::Stats(a) | Command::Container(ContainerCommand::Stats(a)) => {
+            stats::stats(connect().await?, a).await
+        }
+        Command::Update(a) | Command::Container(ContainerCommand::Update(a)) => {
+            stats::update(connect().await?, a).await
         }
         Command::Diff(a) | Command::Container(ContainerCommand::Diff(a)) => {
             fs::diff(connect().await?, a).await

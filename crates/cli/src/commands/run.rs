@@ -81,6 +81,27 @@ pub struct RunArgs {
     /// Restart policy to apply when a container exits
     #[arg(long, default_value = "no")]
     pub restart: String,
+    /// Command to run to check health
+    #[arg(long = "health-cmd")]
+    pub health_cmd: Option<String>,
+    /// Time between running the check (ms|s|m|h) (default 0s)
+    #[arg(long = "health-interval", allow_hyphen_values = true)]
+    pub health_interval: Option<String>,
+    /// Maximum time to allow one check to run (ms|s|m|h) (default 0s)
+    #[arg(long = "health-timeout", allow_hyphen_values = true)]
+    pub health_timeout: Option<String>,
+    /// Consecutive failures needed to report unhealthy
+    #[arg(long = "health-retries", allow_hyphen_values = true)]
+    pub health_retries: Option<i64>,
+    /// Start period for the container to initialize before starting health-retries countdown (ms|s|m|h) (default 0s)
+    #[arg(long = "health-start-period", allow_hyphen_values = true)]
+    pub health_start_period: Option<String>,
+    /// Time between running the check during the start period (ms|s|m|h) (default 0s)
+    #[arg(long = "health-start-interval", allow_hyphen_values = true)]
+    pub health_start_interval: Option<String>,
+    /// Disable any container-specified HEALTHCHECK
+    #[arg(long = "no-healthcheck")]
+    pub no_healthcheck: bool,
     /// Log driver options
     #[arg(long = "log-opt", value_name = "list")]
     pub log_opt: Vec<String>,
@@ -265,7 +286,7 @@ fn restart_policy(s: &str) -> Result<Value> {
             }
             Ok(json!({"Name": name, "MaximumRetryCount": 0}))
         }
-        "on-failure" => {
+        "on-failure" | "on-unhealthy" => {
             let n: i64 = match count {
                 Some(c) => c
                     .parse()
@@ -276,6 +297,73 @@ fn restart_policy(s: &str) -> Result<Value> {
         }
         _ => bail!("invalid restart policy format: unknown policy '{name}'"),
     }
+}
+
+/// A Go duration flag (`--health-interval 1s`) in nanoseconds; negative values allowed
+/// (refused by the caller with docker's message).
+fn duration_flag(flag: &str, v: &str) -> Result<i64> {
+    let (neg, body) = match v.strip_prefix('-') {
+        Some(b) => (true, b),
+        None => (false, v),
+    };
+    let d = if body == "0" {
+        Some(std::time::Duration::ZERO)
+    } else {
+        super::parse_go_duration(body)
+    };
+    let d = d.with_context(|| {
+        format!("invalid argument \"{v}\" for \"{flag}\" flag: time: invalid duration \"{v}\"")
+    })?;
+    let ns = d.as_nanos() as i64;
+    Ok(if neg { -ns } else { ns })
+}
+
+/// docker/cli's healthcheck flags: `--health-*` or `--no-healthcheck`.
+fn healthcheck(a: &RunArgs) -> Result<Option<Value>> {
+    let dur = |flag: &str, v: &Option<String>| -> Result<i64> {
+        v.as_deref().map_or(Ok(0), |v| duration_flag(flag, v))
+    };
+    let interval = dur("--health-interval", &a.health_interval)?;
+    let timeout = dur("--health-timeout", &a.health_timeout)?;
+    let start_period = dur("--health-start-period", &a.health_start_period)?;
+    let start_interval = dur("--health-start-interval", &a.health_start_interval)?;
+    let retries = a.health_retries.unwrap_or(0);
+    let any = a.health_cmd.as_deref().is_some_and(|c| !c.is_empty())
+        || interval != 0
+        || timeout != 0
+        || start_period != 0
+        || start_interval != 0
+        || retries != 0;
+    if a.no_healthcheck {
+        if any {
+            bail!("--no-healthcheck conflicts with --health-* options");
+        }
+        return Ok(Some(json!({"Test": ["NONE"]})));
+    }
+    if !any {
+        return Ok(None);
+    }
+    for (v, flag) in [
+        (interval, "--health-interval"),
+        (timeout, "--health-timeout"),
+        (retries, "--health-retries"),
+        (start_period, "--health-start-period"),
+        (start_interval, "--health-start-interval"),
+    ] {
+        if v < 0 {
+            bail!("{flag} cannot be negative");
+        }
+    }
+    let mut h = Map::new();
+    if let Some(c) = a.health_cmd.as_deref().filter(|c| !c.is_empty()) {
+        h.insert("Test".into(), json!(["CMD-SHELL", c]));
+    }
+    h.insert("Interval".into(), json!(interval));
+    h.insert("Timeout".into(), json!(timeout));
+    h.insert("StartPeriod".into(), json!(start_period));
+    h.insert("StartInterval".into(), json!(start_interval));
+    h.insert("Retries".into(), json!(retries));
+    Ok(Some(Value::Object(h)))
 }
 
 fn kv_map(items: &[String]) -> Map<String, Value> {
@@ -415,6 +503,9 @@ pub fn create_body(a: &RunArgs) -> Result<Value> {
     }
     if let Some(t) = a.stop_timeout {
         config.insert("StopTimeout".into(), json!(t));
+    }
+    if let Some(h) = healthcheck(a)? {
+        config.insert("Healthcheck".into(), h);
     }
 
     let mut host = Map::new();

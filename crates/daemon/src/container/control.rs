@@ -19,7 +19,7 @@ pub(crate) fn cgroup_path(rec: &Record) -> String {
     }
 }
 
-fn unified() -> bool {
+pub(crate) fn unified() -> bool {
     std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
 }
 

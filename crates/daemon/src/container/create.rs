@@ -124,6 +124,11 @@ impl Containers {
         let mut host = body.host_config.clone().unwrap_or_default();
         validate_host_config(&mut host)?;
         let warnings = super::options::validate(&body, &mut host)?;
+        super::health::validate(body.healthcheck.as_ref())?;
+        if let Some(rp) = &host.restart_policy {
+            let name = rp.name.map(|n| n.to_string()).unwrap_or_default();
+            super::restart::validate_name(&name, rp.maximum_retry_count.unwrap_or(0))?;
+        }
         let config = merge_config(&body, &image.config)?;
         let argv = container_argv(&config);
         if argv.is_empty() {
@@ -183,6 +188,7 @@ impl Containers {
             state: State::default(),
             restart_count: 0,
             manually_stopped: false,
+            health: None,
         };
 
         let dir = self.paths.container_dir(&id);
@@ -303,7 +309,7 @@ fn merge_config(
         stdin_once: Some(body.stdin_once.unwrap_or(false)),
         env: Some(env),
         cmd,
-        healthcheck: body.healthcheck.clone(),
+        healthcheck: super::health::merge(body.healthcheck.clone(), ic.healthcheck.as_ref()),
         args_escaped: body.args_escaped,
         image: body.image.clone(),
         volumes: (!volumes.is_empty()).then_some(volumes),

@@ -97,6 +97,10 @@ impl Containers {
         if !rec.state.status.is_running() {
             return Err(ApiError::not_modified());
         }
+        if self.cancel_restart(c) {
+            self.emit(c, "stop", &[]);
+            return Ok(());
+        }
         let sig = match signal.or_else(|| rec.config.stop_signal.clone()) {
             Some(s) => parse_signal(&s)?,
             None => 15,
@@ -141,10 +145,22 @@ impl Containers {
                 key, c.id
             )));
         }
-        if sig == 9 || sig == 15 || sig == 2 {
-            self.update(&c, |r| r.manually_stopped = true);
+        // moby's killWithSignal: any kill marks the container stopped by hand; the stop
+        // signal (any signal when none is configured) or SIGKILL also cancels restarts.
+        let stop_signal = c
+            .snapshot()
+            .config
+            .stop_signal
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .map(parse_signal)
+            .transpose()
+            .unwrap_or(None);
+        if (stop_signal.is_none_or(|s| s == sig) || sig == 9) && self.cancel_restart(&c) {
+            return Ok(());
         }
         let seq = c.exits.borrow().seq;
+        self.update(&c, |r| r.manually_stopped = true);
         self.shim(&c.id)
             .kill(sig, sig == 9)
             .await
@@ -242,10 +258,10 @@ impl Containers {
         }
         if !status.can_delete() {
             if !force {
-                let what = if status == Status::Paused {
-                    "paused"
-                } else {
-                    "running"
+                let what = match status {
+                    Status::Paused => "paused",
+                    Status::Restarting => "restarting",
+                    _ => "running",
                 };
                 return Err(ApiError::conflict(format!(
                     "cannot remove container \"/{}\": container is {what}: stop the container before removing or force remove",
@@ -253,14 +269,18 @@ impl Containers {
                 )));
             }
             let seq = c.exits.borrow().seq;
-            self.emit(&c, "kill", &[("signal", "9".to_owned())]);
-            let _ = self.shim(&c.id).kill(9, true).await;
-            let _ = self.thaw(&c).await;
-            if !Self::wait_exit_after(&c, seq, Some(Duration::from_secs(30))).await {
-                return Err(ApiError::internal(format!(
-                    "could not kill container {}",
-                    c.id
-                )));
+            // Canceled first, so the exit does not restart it; nothing runs while a
+            // restart is pending.
+            if !self.cancel_restart(&c) {
+                self.emit(&c, "kill", &[("signal", "9".to_owned())]);
+                let _ = self.shim(&c.id).kill(9, true).await;
+                let _ = self.thaw(&c).await;
+                if !Self::wait_exit_after(&c, seq, Some(Duration::from_secs(30))).await {
+                    return Err(ApiError::internal(format!(
+                        "could not kill container {}",
+                        c.id
+                    )));
+                }
             }
         }
         self.update(&c, |r| r.state.status = Status::Removing);

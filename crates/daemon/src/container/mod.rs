@@ -4,11 +4,15 @@ mod attach;
 pub(crate) mod control;
 mod create;
 mod fs;
+mod health;
 mod lifecycle;
 mod logs;
 mod options;
+mod restart;
 mod start;
+mod stats;
 mod top;
+mod update;
 mod view;
 
 use std::collections::HashMap;
@@ -26,6 +30,7 @@ use crate::paths::Paths;
 
 pub use create::{hex_encode as hex_id, host_hostname, process_env, store_err};
 pub use start::process_failure_code;
+pub use stats::StatsApi;
 
 /// Lifecycle state, with the guards of each verb (youki `state.rs` style).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -114,6 +119,9 @@ pub struct Record {
     /// Stopped by a user (`stop`/`kill`), as opposed to exiting by itself.
     #[serde(default)]
     pub manually_stopped: bool,
+    /// `State.Health` (kept across daemon restarts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<health::HealthState>,
 }
 
 /// The last exit, broadcast to waiters.
@@ -141,6 +149,10 @@ pub struct Ctr {
     pub(crate) rec: Mutex<Record>,
     pub(crate) exits: watch::Sender<ExitEvent>,
     pub(crate) pending: Mutex<Vec<PendingAttach>>,
+    /// Restart-policy backoff and cancellation (not persisted, as Docker's restart manager).
+    pub(crate) restart: Mutex<restart::Manager>,
+    /// The running health monitor, if any.
+    pub(crate) health: Mutex<Option<health::Monitor>>,
 }
 
 impl Ctr {
@@ -155,6 +167,8 @@ impl Ctr {
             rec: Mutex::new(rec),
             exits,
             pending: Mutex::new(Vec::new()),
+            restart: Mutex::new(restart::Manager::default()),
+            health: Mutex::new(None),
         })
     }
     pub fn snapshot(&self) -> Record {

@@ -20,9 +20,26 @@ pub const DEFAULT_LOG_MAX_FILE: u32 = 5;
 impl Containers {
     pub async fn start_container(self: &Arc<Self>, key: &str) -> Result<(), ApiError> {
         let c = self.get(key)?;
-        let _op = c.op.lock().await;
+        let op = c.op.lock().await;
+        let res = self.start_locked(&c, true).await;
+        if res.is_err() && c.snapshot().host_config.auto_remove.unwrap_or(false) {
+            drop(op);
+            let _ = self.remove_container(&c.id, true).await;
+        }
+        res
+    }
+
+    /// Start with the op lock held. `manual`: a user's start (a fresh restart manager,
+    /// `RestartCount` 0); otherwise a restart policy's (from `restarting`).
+    pub(crate) async fn start_locked(
+        self: &Arc<Self>,
+        c: &Arc<Ctr>,
+        manual: bool,
+    ) -> Result<(), ApiError> {
+        let c = c.clone();
         let rec = c.snapshot();
         match rec.state.status {
+            Status::Restarting if !manual => {}
             s if s.is_running() => return Err(ApiError::not_modified()),
             s if !s.can_start() => {
                 return Err(ApiError::conflict(format!(
@@ -42,8 +59,15 @@ impl Containers {
                     r.state.oom_killed = false;
                     r.state.started_at = now_rfc3339();
                     r.manually_stopped = false;
+                    if manual {
+                        r.restart_count = 0;
+                    }
                 });
+                if manual {
+                    c.restart.lock().expect("restart lock").reset();
+                }
                 self.spawn_monitor(c.clone());
+                self.start_health(&c);
                 self.emit(&c, "start", &[]);
                 Ok(())
             }
@@ -52,15 +76,15 @@ impl Containers {
                 self.update(&c, |r| {
                     r.state.exit_code = code;
                     r.state.error = e.message.clone();
+                    if r.state.status == Status::Restarting {
+                        r.state.status = Status::Exited;
+                    }
                 });
                 // Attach clients waiting for this start get nothing: drop their senders.
                 c.pending.lock().expect("pending lock").clear();
-                if rec.host_config.auto_remove.unwrap_or(false) {
-                    let this = self.clone();
-                    let id = c.id.clone();
-                    drop(_op);
-                    let _ = this.remove_container(&id, true).await;
-                } else {
+                // An auto-remove container is removed by `start_container` once it
+                // released the op lock.
+                if !rec.host_config.auto_remove.unwrap_or(false) {
                     c.exits.send_modify(|ev| {
                         ev.seq += 1;
                         ev.code = code;
@@ -150,6 +174,7 @@ impl Containers {
         let bundle = self.paths.bundle(&c.id);
         let b2 = bundle.clone();
         let _ = tokio::task::spawn_blocking(move || cleanup_bundle(&b2)).await;
+        self.stop_health(c);
         let auto_remove = self.update(c, |r| {
             r.state.status = Status::Exited;
             r.state.pid = 0;
@@ -158,6 +183,7 @@ impl Containers {
             r.state.finished_at = status.exited_at.clone();
             r.host_config.auto_remove.unwrap_or(false)
         });
+        let restarting = self.schedule_restart(c);
         if status.oom_killed {
             self.emit(c, "oom", &[]);
         }
@@ -167,7 +193,7 @@ impl Containers {
             ev.code = status.code as i64;
             ev.error = None;
         });
-        if auto_remove {
+        if auto_remove && !restarting {
             let this = self.clone();
             let id = c.id.clone();
             tokio::spawn(async move {

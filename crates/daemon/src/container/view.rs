@@ -65,6 +65,8 @@ fn status_text(rec: &Record) -> String {
                 .unwrap_or_default();
             if s.status == Status::Paused {
                 format!("Up {up} (Paused)")
+            } else if let Some(h) = rec.health.as_ref().filter(|h| !h.status.is_empty()) {
+                format!("Up {up} ({})", h.ps_suffix())
             } else {
                 format!("Up {up}")
             }
@@ -172,8 +174,9 @@ fn validate_filters(filters: &HashMap<String, Vec<String>>) -> Result<(), ApiErr
                         .map_err(|_| ApiError::invalid(format!("invalid filter 'exited={v}'")))?;
                 }
             }
+            "health" => super::health::validate_filter(vals)?,
             "id" | "name" | "label" | "ancestor" | "network" | "before" | "since" | "volume"
-            | "health" | "isolation" | "is-task" | "expose" | "publish" => {}
+            | "isolation" | "is-task" | "expose" | "publish" => {}
             other => return Err(ApiError::invalid(format!("invalid filter '{other}'"))),
         }
     }
@@ -221,6 +224,7 @@ fn matches_filters(
             "network" => vals
                 .iter()
                 .any(|v| rec.host_config.network_mode.as_deref() == Some(v.as_str())),
+            "health" => vals.iter().any(|v| super::health::filter_matches(rec, v)),
             // before/since are applied by the caller; the rest match nothing berth has yet.
             _ => true,
         };
@@ -370,7 +374,7 @@ impl Containers {
                 error: Some(s.error.clone()),
                 started_at: Some(s.started_at.clone()),
                 finished_at: Some(s.finished_at.clone()),
-                health: None,
+                health: super::health::inspect_health(&rec),
             }),
             image: Some(rec.image_id.clone()),
             resolv_conf_path: Some(dir.join("resolv.conf").display().to_string()),
