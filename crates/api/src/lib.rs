@@ -28,6 +28,8 @@ pub struct Backends {
     pub filesystem: Arc<dyn FilesystemBackend>,
     pub events: Arc<dyn EventsBackend>,
     pub control: Arc<dyn ControlBackend>,
+    pub volumes: Arc<dyn VolumeBackend>,
+    pub archive: Arc<dyn ArchiveBackend>,
 }
 
 /// The full Docker Engine API router: `/vX.Y/...` and unversioned paths alike.
@@ -40,6 +42,8 @@ pub fn router(backends: Backends) -> Router {
         .merge(routes::filesystem::router(backends.filesystem.clone()))
         .merge(routes::events::router(backends.events.clone()))
         .merge(routes::control::router(backends.control.clone()))
+        .merge(routes::volumes::router(backends.volumes.clone()))
+        .merge(routes::archive::router(backends.archive.clone()))
         .fallback(routes::not_found);
     Router::new()
         .fallback_service(inner)

@@ -10,7 +10,9 @@ mod names;
 mod paths;
 mod restore;
 mod system;
+mod tarfs;
 mod user;
+mod volumes;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -131,7 +133,14 @@ async fn run(args: Args) -> Result<()> {
     let store =
         Arc::new(berth_store::Store::open(&args.data_root).context("opening the image store")?);
     let events = events::Events::new();
-    let containers = container::Containers::new(paths.clone(), store.clone(), events.clone());
+    let volumes = volumes::Volumes::open(&args.data_root, events.clone())
+        .context("opening the volume store")?;
+    let containers = container::Containers::new(
+        paths.clone(),
+        store.clone(),
+        events.clone(),
+        volumes.clone(),
+    );
     restore::restore(&containers).await;
     let images = images::Images::new(store.clone(), containers.clone());
     let daemon_id = daemon_id(&args.data_root)?;
@@ -148,6 +157,8 @@ async fn run(args: Args) -> Result<()> {
         filesystem: Arc::new(backend::FilesystemApi(containers.clone())),
         events: Arc::new(events::EventsApi(events.clone())),
         control: Arc::new(backend::ControlApi(containers.clone())),
+        volumes: Arc::new(container::VolumeApi(containers.clone())),
+        archive: Arc::new(container::ArchiveApi(containers.clone())),
     };
 
     if let Some(d) = sock.parent() {

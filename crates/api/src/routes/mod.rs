@@ -1,4 +1,5 @@
 //! One router per resource.
+pub mod archive;
 pub mod containers;
 pub mod control;
 pub mod events;
@@ -6,6 +7,7 @@ pub mod exec;
 pub mod filesystem;
 pub mod images;
 pub mod system;
+pub mod volumes;
 
 use axum::http::Uri;
 use axum::response::{IntoResponse, Response};

@@ -1,5 +1,6 @@
 //! The container service: records, lookup, persistence and the lifecycle verbs (one file
 //! per verb group). Implements the API's `ContainerBackend`.
+mod archive;
 mod attach;
 mod control;
 mod create;
@@ -9,6 +10,7 @@ mod logs;
 mod start;
 mod top;
 mod view;
+mod volumes;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -23,8 +25,10 @@ use tokio::sync::{oneshot, watch};
 use crate::fsutil::write_atomic;
 use crate::paths::Paths;
 
+pub use archive::ArchiveApi;
 pub use create::{hex_encode as hex_id, host_hostname, process_env, store_err};
 pub use start::process_failure_code;
+pub use volumes::VolumeApi;
 
 /// Lifecycle state, with the guards of each verb (youki `state.rs` style).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -113,6 +117,9 @@ pub struct Record {
     /// Stopped by a user (`stop`/`kill`), as opposed to exiting by itself.
     #[serde(default)]
     pub manually_stopped: bool,
+    /// Binds, volumes and tmpfs mounts resolved at create (`Mounts` in inspect).
+    #[serde(default)]
+    pub mount_points: Vec<crate::volumes::mounts::MountPoint>,
 }
 
 /// The last exit, broadcast to waiters.
@@ -168,6 +175,7 @@ pub struct Containers {
     pub(crate) paths: Arc<Paths>,
     pub(crate) store: Arc<berth_store::Store>,
     pub(crate) events: Arc<crate::events::Events>,
+    pub(crate) volumes: Arc<crate::volumes::Volumes>,
     map: RwLock<HashMap<String, Arc<Ctr>>>,
 }
 
@@ -176,11 +184,13 @@ impl Containers {
         paths: Arc<Paths>,
         store: Arc<berth_store::Store>,
         events: Arc<crate::events::Events>,
+        volumes: Arc<crate::volumes::Volumes>,
     ) -> Arc<Self> {
         Arc::new(Self {
             paths,
             store,
             events,
+            volumes,
             map: RwLock::new(HashMap::new()),
         })
     }
