@@ -3,14 +3,17 @@
 
 pub mod container;
 pub mod control;
+pub mod cp;
 pub mod exec;
 pub mod fs;
 pub mod images;
 pub mod inspect;
 pub mod logs;
+pub mod mounts;
 pub mod ps;
 pub mod run;
 pub mod system;
+pub mod volume;
 
 use std::fmt;
 use std::process::ExitCode;
@@ -98,6 +101,11 @@ pub enum Command {
     Info(system::InfoArgs),
     /// Show the Docker version information
     Version(system::VersionArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(cp::CpArgs),
+    /// Manage volumes
+    #[command(subcommand)]
+    Volume(volume::VolumeCommand),
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCommand),
@@ -148,6 +156,8 @@ pub enum ContainerCommand {
     Diff(fs::DiffArgs),
     /// Export a container's filesystem as a tar archive
     Export(fs::ExportArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(cp::CpArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -373,6 +383,10 @@ pub async fn dispatch(cli: Cli) -> Result<i32> {
         Command::Rename(a) | Command::Container(ContainerCommand::Rename(a)) => {
             control::rename(connect().await?, a).await
         }
+        Command::Cp(a) | Command::Container(ContainerCommand::Cp(a)) => {
+            cp::cp(connect().await?, a).await
+        }
+        Command::Volume(c) => volume::run(connect().await?, c).await,
         Command::Top(a) | Command::Container(ContainerCommand::Top(a)) => {
             control::top(connect().await?, a).await
         }
