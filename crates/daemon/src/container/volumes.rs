@@ -24,7 +24,10 @@ impl Containers {
                 Some((_, m)) => return Err(ApiError::invalid(format!("invalid mode: {m}"))),
                 None => (spec.clone(), String::new()),
             };
-            let c = self.get(&name)?;
+            // 400, not 404: a 404 on create makes the CLI try to pull the image.
+            let c = self
+                .get(&name)
+                .map_err(|e| ApiError::invalid(e.message))?;
             from.push((c.snapshot().mount_points, mode));
         }
         let mut anonymous: Vec<String> = rec
