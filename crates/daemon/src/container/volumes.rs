@@ -25,9 +25,7 @@ impl Containers {
                 None => (spec.clone(), String::new()),
             };
             // 400, not 404: a 404 on create makes the CLI try to pull the image.
-            let c = self
-                .get(&name)
-                .map_err(|e| ApiError::invalid(e.message))?;
+            let c = self.get(&name).map_err(|e| ApiError::invalid(e.message))?;
             from.push((c.snapshot().mount_points, mode));
         }
         let mut anonymous: Vec<String> = rec

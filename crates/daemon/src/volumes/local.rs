@@ -12,7 +12,7 @@ pub fn validate_options(opts: &HashMap<String, String>) -> Result<(), String> {
     keys.sort();
     for k in keys {
         if !matches!(k.as_str(), "type" | "device" | "o") {
-            return Err(format!("invalid option key: {k:?}"));
+            return Err(format!("invalid option: {k:?}"));
         }
     }
     if opts.contains_key("type") != opts.contains_key("device")
@@ -181,7 +181,7 @@ mod tests {
         assert!(validate_options(&m(&[("type", "tmpfs")])).is_ok());
         assert_eq!(
             validate_options(&m(&[("foo", "x")])).unwrap_err(),
-            "invalid option key: \"foo\""
+            "invalid option: \"foo\""
         );
         assert_eq!(
             parse_o("size=10m,ro,uid=1"),

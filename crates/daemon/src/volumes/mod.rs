@@ -176,6 +176,8 @@ impl Volumes {
             )));
         }
         if let Some(v) = self.get(&name) {
+            // dockerd logs `create` for a get-or-create of an existing volume too.
+            self.emit("create", &name, &[]);
             return Ok(v);
         }
         local::validate_options(&opts.driver_opts)
