@@ -142,6 +142,7 @@ async fn run(args: Args) -> Result<()> {
         volumes.clone(),
     );
     restore::restore(&containers).await;
+    container::remove_stale_copy_dirs(&paths);
     let images = images::Images::new(store.clone(), containers.clone());
     let daemon_id = daemon_id(&args.data_root)?;
     let backends = berth_api::Backends {

@@ -542,6 +542,17 @@ impl std::io::Write for ChannelWriter {
     }
 }
 
+/// Removes the mount-point directories of copies cut short by a crash (their mounts lived in
+/// the copy thread's namespace and died with it).
+pub fn remove_stale_copy_dirs(paths: &crate::paths::Paths) {
+    let dir = paths.exec_root.join("c");
+    for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+        if e.file_name().to_string_lossy().starts_with(".cp-") {
+            let _ = std::fs::remove_dir(e.path());
+        }
+    }
+}
+
 /// The API face of `docker cp`.
 pub struct ArchiveApi(pub Arc<Containers>);
 

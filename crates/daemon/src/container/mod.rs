@@ -25,7 +25,7 @@ use tokio::sync::{oneshot, watch};
 use crate::fsutil::write_atomic;
 use crate::paths::Paths;
 
-pub use archive::ArchiveApi;
+pub use archive::{remove_stale_copy_dirs, ArchiveApi};
 pub use create::{hex_encode as hex_id, host_hostname, process_env, store_err};
 pub use start::process_failure_code;
 pub use volumes::VolumeApi;
