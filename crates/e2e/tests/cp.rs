@@ -8,6 +8,14 @@ use std::time::Duration;
 
 use berth_e2e::*;
 
+/// Mounts under the daemon's roots (dockerd keeps its data-root bind-mounted).
+fn leftover_mounts(d: &Daemon) -> Vec<std::path::PathBuf> {
+    d.mounts_under_roots()
+        .into_iter()
+        .filter(|m| *m != d.data_root)
+        .collect()
+}
+
 fn tar_names(tar: &[u8]) -> Vec<String> {
     tar::Archive::new(tar)
         .entries()
@@ -493,7 +501,8 @@ fn put_archive_refuses_hostile_tars() {
                 "",
                 "{what}"
             );
-        } else {
+        } else if what != "absolute" {
+            // dockerd takes absolute names as relative to the destination.
             assert_ne!(r.status, 200, "{what}");
         }
         assert!(!Path::new("/tmp").join(&marker).exists(), "{what}");
