@@ -237,16 +237,34 @@ struct View {
     store: Arc<berth_store::Store>,
     volumes: Arc<crate::volumes::Volumes>,
     rw: PathBuf,
+    /// Where berthd mounted a running container's rootfs.
+    bundle_rootfs: PathBuf,
 }
 
 impl View {
     /// Runs on the cp thread: the root descriptor of the container's view.
     fn open(&self) -> Result<OwnedFd, ApiError> {
         if let Some(pid) = self.running_pid {
-            return berth_store::safepath::open_root(std::path::Path::new(&format!(
+            let fd = berth_store::safepath::open_root(std::path::Path::new(&format!(
                 "/proc/{pid}/root"
             )))
-            .map_err(|e| ApiError::internal(format!("opening the container's root: {e}")));
+            .map_err(|e| ApiError::internal(format!("opening the container's root: {e}")))?;
+            // The pid must still be the container's: its root is the rootfs berthd mounted
+            // (a reused pid would hand us another process's root, maybe the host's).
+            let same = match (
+                nix::sys::stat::fstat(fd.as_raw_fd()),
+                nix::sys::stat::stat(&self.bundle_rootfs),
+            ) {
+                (Ok(a), Ok(b)) => a.st_dev == b.st_dev && a.st_ino == b.st_ino,
+                _ => false,
+            };
+            if !same {
+                return Err(ApiError::conflict(format!(
+                    "container {} is not running",
+                    self.rec.id
+                )));
+            }
+            return Ok(fd);
         }
         let fail = |what: &str, e: &dyn std::fmt::Display| {
             ApiError::internal(format!("preparing the container's filesystem: {what}: {e}"))
@@ -341,6 +359,7 @@ impl Containers {
                 rand::random::<u32>()
             )),
             rw: self.paths.container_dir(&c.id).join("rw"),
+            bundle_rootfs: self.paths.bundle(&c.id).join("rootfs"),
             rec,
             store: self.store.clone(),
             volumes: self.volumes.clone(),
@@ -458,10 +477,42 @@ impl Containers {
         opts: ExtractOptions,
         body: BoxStream<std::io::Result<Bytes>>,
     ) -> ApiResult<()> {
+        // The body goes through a pump: when the copy stops reading (an error), the rest of
+        // a small upload is still drained, so the client reads the answer instead of a
+        // broken pipe (Go's server does the same).
+        let (btx, brx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
+        let pump = tokio::spawn(async move {
+            let mut body = body;
+            let mut tx = Some(btx);
+            let mut drained = 0usize;
+            while let Some(chunk) = body.next().await {
+                if let Some(t) = &tx {
+                    if t.send(chunk).await.is_err() {
+                        tx = None;
+                    }
+                } else {
+                    drained += chunk.map(|c| c.len()).unwrap_or(0);
+                    if drained > DRAIN_LIMIT {
+                        break;
+                    }
+                }
+            }
+        });
+        let res = self.archive_put_inner(key, path, opts, brx).await;
+        let _ = pump.await;
+        res
+    }
+
+    async fn archive_put_inner(
+        self: &Arc<Self>,
+        key: &str,
+        path: &str,
+        opts: ExtractOptions,
+        body: tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>,
+    ) -> ApiResult<()> {
         let c = self.get(key)?;
         let (k, p) = (key.to_owned(), path.to_owned());
-        let reader =
-            tokio_util::io::StreamReader::new(body.map(|r| r.map_err(std::io::Error::other)));
+        let reader = tokio_util::io::StreamReader::new(super::logs::tokio_stream_from(body));
         let reader = tokio_util::io::SyncIoBridge::new(reader);
         let spool = self.paths.data_root.clone();
         self.with_view(key, move |root, rec| {
@@ -516,6 +567,9 @@ impl Containers {
         Ok(())
     }
 }
+
+/// How much of an upload is read and dropped after a refusal.
+const DRAIN_LIMIT: usize = 4 << 20;
 
 /// A `Write` that hands 64 KiB chunks to an async body.
 struct ChannelWriter {
