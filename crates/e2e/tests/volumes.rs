@@ -632,6 +632,7 @@ fn malformed_mounts_are_refused_with_dockers_errors() {
     let Some(d) = setup() else { return };
     let before = volume_names(&d);
     for (spec, want) in [
+        ("type=bogus,dst=/x", "invalid mount config for type \"bogus\": mount type unknown"),
         ("type=bind,dst=/x", "invalid mount config for type \"bind\": field Source must not be empty"),
         ("type=bind,src=/nonexistent-berth,dst=/x", "invalid mount config for type \"bind\": bind source path does not exist: /nonexistent-berth"),
         ("type=tmpfs,src=x,dst=/x", "invalid mount config for type \"tmpfs\": field Source must not be specified"),

@@ -39,6 +39,7 @@ async fn create(
     AxQuery(q): AxQuery<Query>,
     body: Bytes,
 ) -> ApiResult<Response> {
+    super::volumes::check_mount_types(&body)?;
     let cfg = json_body(&body)?;
     let resp = b.create(opt_str(&q, "name"), cfg).await?;
     Ok((StatusCode::CREATED, Json(resp)).into_response())

@@ -101,3 +101,24 @@ async fn prune(
             .into_response(),
     )
 }
+
+/// `HostConfig.Mounts[].Type` values the typed body cannot hold get dockerd's message
+/// (instead of a JSON decoding error).
+pub fn check_mount_types(body: &[u8]) -> Result<(), ApiError> {
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return Ok(()); // the typed parse reports it
+    };
+    for m in v["HostConfig"]["Mounts"].as_array().into_iter().flatten() {
+        if let Some(t) = m["Type"].as_str() {
+            if !matches!(
+                t,
+                "bind" | "volume" | "tmpfs" | "image" | "npipe" | "cluster"
+            ) {
+                return Err(ApiError::invalid(format!(
+                    "invalid mount config for type \"{t}\": mount type unknown"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
