@@ -117,11 +117,7 @@ fn cp_both_ways_running_and_stopped() {
     ])
     .ok();
     assert_eq!(std::fs::read_to_string(h.join("back")).unwrap(), "up\n");
-    assert!(
-        d.mounts_under_roots().is_empty(),
-        "{:?}",
-        d.mounts_under_roots()
-    );
+    assert!(leftover_mounts(&d).is_empty(), "{:?}", leftover_mounts(&d));
     d.docker(&["start", &id]).ok();
     assert_eq!(
         d.docker(&["exec", &id, "cat", "/d/while-stopped"]).ok(),
@@ -327,11 +323,7 @@ fn cp_honours_volumes_and_binds() {
     let o = d.docker(&["cp", f.to_str().unwrap(), "cp4:/ro/"]);
     assert_eq!(o.code, 1, "{o:?}");
     assert!(!ro.path().join("in").exists());
-    assert!(
-        d.mounts_under_roots().is_empty(),
-        "{:?}",
-        d.mounts_under_roots()
-    );
+    assert!(leftover_mounts(&d).is_empty(), "{:?}", leftover_mounts(&d));
     d.docker(&["rm", &id]).ok();
 }
 
