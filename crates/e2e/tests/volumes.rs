@@ -841,3 +841,56 @@ fn volume_events() {
         "{out}"
     );
 }
+
+#[test]
+fn volumes_survive_a_daemon_crash() {
+    let Some(mut d) = setup() else { return };
+    if is_reference() {
+        return; // berth's on-disk recovery
+    }
+    d.docker(&[
+        "volume",
+        "create",
+        "-o",
+        "type=tmpfs",
+        "-o",
+        "device=tmpfs",
+        "tmpv",
+    ])
+    .ok();
+    d.docker(&["volume", "create", "plain"]).ok();
+    std::fs::write(vol_data(&d, "plain").join("f"), "kept\n").unwrap();
+    let id = d
+        .docker(&run_args(&[
+            "-d", "-v", "tmpv:/t", "busybox", "sleep", "1000",
+        ]))
+        .ok();
+    d.docker(&["exec", &id, "sh", "-c", "echo live > /t/f"])
+        .ok();
+    d.kill9();
+    // What a crash can leave: a create cut short (no metadata, empty data), a removal cut
+    // short, and data copied in by hand without metadata.
+    let vols = d.data_root.join("volumes");
+    std::fs::create_dir_all(vols.join("halfmade/_data")).unwrap();
+    std::fs::create_dir_all(vols.join(".rm-gone/_data")).unwrap();
+    std::fs::write(vols.join(".rm-gone/_data/x"), "x").unwrap();
+    std::fs::create_dir_all(vols.join("byhand/_data")).unwrap();
+    std::fs::write(vols.join("byhand/_data/x"), "x").unwrap();
+    d.restart();
+    let names = volume_names(&d);
+    assert!(names.contains(&"plain".to_string()), "{names:?}");
+    assert!(names.contains(&"byhand".to_string()), "{names:?}");
+    assert!(!names.contains(&"halfmade".to_string()), "{names:?}");
+    assert!(!vols.join("halfmade").exists() && !vols.join(".rm-gone").exists());
+    // The running container kept its tmpfs volume; it is still in use and unmounted when
+    // the container goes.
+    assert_eq!(d.docker(&["exec", &id, "cat", "/t/f"]).ok(), "live");
+    assert_eq!(d.docker(&["volume", "rm", "tmpv"]).code, 1);
+    d.docker(&["rm", "-f", &id]).ok();
+    let data = vol_data(&d, "tmpv");
+    eventually("the volume is unmounted", Duration::from_secs(10), || {
+        !d.mounts_under_roots().contains(&data)
+    });
+    d.docker(&["volume", "rm", "tmpv", "plain", "byhand"]).ok();
+    assert!(leftover_mounts(&d).is_empty(), "{:?}", leftover_mounts(&d));
+}
