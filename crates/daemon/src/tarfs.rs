@@ -336,6 +336,16 @@ fn free_bytes(fd: &OwnedFd) -> u64 {
     (s.f_bfree as u64).saturating_mul(s.f_frsize as u64)
 }
 
+fn free_inodes(fd: &OwnedFd) -> u64 {
+    // SAFETY: zeroed statvfs is a valid out-parameter; fd is valid.
+    let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    if unsafe { libc::fstatvfs(fd.as_raw_fd(), &mut s) } != 0 || s.f_files == 0 {
+        return u64::MAX; // filesystems without inode accounting
+    }
+    s.f_ffree as u64
+}
+
 /// Copies `r` (decompressing gzip) into an unnamed temporary file in `spool_dir`, at most
 /// `limit` bytes.
 fn spool(r: impl Read, spool_dir: &Path, limit: u64) -> Result<std::fs::File, ExtractError> {
@@ -482,6 +492,12 @@ pub fn extract(
         }
         t
     };
+    if checked.len() as u64 > free_inodes(&destfd) {
+        return Err(invalid(format!(
+            "archive too large: {} entries, more than the destination has free inodes",
+            checked.len()
+        )));
+    }
     if total > free_bytes(&destfd) {
         return Err(invalid(format!(
             "archive too large: {total} bytes of files, more than the destination has free"
@@ -740,6 +756,23 @@ mod tests {
             assert!(!root.join("d/ok").exists());
         }
         assert!(!t.path().join("escape").exists());
+    }
+
+    #[test]
+    fn gzip_bombs_stop_at_the_limit() {
+        let t = tempfile::tempdir().unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        let zeros = vec![0u8; 1 << 20];
+        for _ in 0..8 {
+            std::io::Write::write_all(&mut gz, &zeros).unwrap();
+        }
+        let bomb = gz.finish().unwrap();
+        assert!(bomb.len() < 64 * 1024);
+        let err = spool(&bomb[..], t.path(), 1 << 20).unwrap_err();
+        assert!(err.to_string().contains("archive too large"), "{err}");
+        // Under the limit it is decompressed.
+        let f = spool(&bomb[..], t.path(), 16 << 20).unwrap();
+        assert_eq!(f.metadata().unwrap().len(), 8 << 20);
     }
 
     #[test]

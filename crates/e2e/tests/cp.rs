@@ -535,19 +535,22 @@ fn put_archive_refuses_hostile_tars() {
         "{}",
         r.text()
     );
-    let r = d
-        .http(
-            "PUT",
-            &format!("/containers/{id}/archive?path=/nosuch"),
-            &[],
-            Some(&tar),
-        )
-        .unwrap();
-    assert_eq!(r.status, 404);
-    let r = d
-        .http("PUT", &format!("/containers/{id}/archive"), &[], Some(&tar))
-        .unwrap();
-    assert_eq!(r.status, 400);
+    // (dockerd may reset the connection instead of reading a refused upload.)
+    if let Ok(r) = d.http(
+        "PUT",
+        &format!("/containers/{id}/archive?path=/nosuch"),
+        &[],
+        Some(&tar),
+    ) {
+        assert_eq!(r.status, 404);
+    } else {
+        assert!(is_reference());
+    }
+    if let Ok(r) = d.http("PUT", &format!("/containers/{id}/archive"), &[], Some(&tar)) {
+        assert_eq!(r.status, 400);
+    } else {
+        assert!(is_reference());
+    }
     // A link to / planted by the archive itself resolves inside the container.
     let tar = TarWriter::new()
         .symlink("l", "/")
