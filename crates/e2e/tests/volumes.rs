@@ -216,6 +216,20 @@ fn named_volume_survives_containers_and_refuses_rm_in_use() {
     );
     // In use by a stopped container: refused, with the container named.
     let id = d.container_id("writer");
+    assert_eq!(
+        d.docker(&["ps", "-aq", "--no-trunc", "--filter", "volume=data"])
+            .ok(),
+        id
+    );
+    assert_eq!(
+        d.docker(&["ps", "-aq", "--no-trunc", "--filter", "volume=/data"])
+            .ok(),
+        id
+    );
+    assert_eq!(
+        d.docker(&["ps", "-aq", "--filter", "volume=other"]).ok(),
+        ""
+    );
     let o = d.docker(&["volume", "rm", "data"]);
     assert_eq!(o.code, 1);
     assert!(

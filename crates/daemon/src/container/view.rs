@@ -201,6 +201,12 @@ fn matches_filters(
             "network" => vals
                 .iter()
                 .any(|v| rec.host_config.network_mode.as_deref() == Some(v.as_str())),
+            // A mount by volume name or destination (moby's `volume` filter).
+            "volume" => vals.iter().any(|v| {
+                rec.mount_points
+                    .iter()
+                    .any(|m| (m.typ == "volume" && m.name == *v) || m.destination == *v)
+            }),
             // before/since are applied by the caller; the rest match nothing berth has yet.
             _ => true,
         };
