@@ -160,10 +160,12 @@ impl Volumes {
         } else {
             opts.driver.clone()
         };
-        let (name, anonymous) = if opts.name.is_empty() {
-            (crate::container::hex_id(&rand::random::<[u8; 32]>()), true)
+        // A nameless `volume create` gets a random name but is not anonymous (only the
+        // volumes made for a container are, as dockerd labels them).
+        let name = if opts.name.is_empty() {
+            crate::container::hex_id(&rand::random::<[u8; 32]>())
         } else {
-            (opts.name.clone(), anonymous)
+            opts.name.clone()
         };
         if !valid_name(&name) {
             return Err(ApiError::invalid(format!(

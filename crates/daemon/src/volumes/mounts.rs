@@ -356,7 +356,7 @@ impl Volumes {
                         name: name.to_owned(),
                         ..Default::default()
                     },
-                    false,
+                    name.is_empty(),
                 )?;
                 if !existed {
                     created.push(v.name.clone());
