@@ -180,7 +180,8 @@ impl Containers {
             mount_points: vec![],
         };
         // Binds, volumes (created now, as Docker), tmpfs mounts.
-        let (mount_points, new_volumes) = self.resolve_mounts(&rec)?;
+        // `pending` keeps the volumes in use until the record is in the map.
+        let (mount_points, new_volumes, pending) = self.resolve_mounts(&rec)?;
         let mut rec = rec;
         rec.mount_points = mount_points;
 
@@ -201,18 +202,21 @@ impl Containers {
         .map_err(|e| ApiError::internal(e.to_string()))?;
         if let Err(e) = prep.and_then(|_| self.persist(&rec, true)) {
             self.discard_created(&id);
+            drop(pending);
             self.discard_volumes(&new_volumes);
             return Err(e);
         }
         // A racing create with the same name: the first insert wins.
         if let Some(owner) = self.name_owner(&name) {
             self.discard_created(&id);
+            drop(pending);
             self.discard_volumes(&new_volumes);
             return Err(ApiError::conflict(format!(
                 "Conflict. The container name \"/{name}\" is already in use by container \"{owner}\". You have to remove (or rename) that container to be able to reuse that name."
             )));
         }
         let c = self.insert(rec);
+        drop(pending);
         self.emit(&c, "create", &[]);
         Ok(ContainerCreateResponse {
             id,

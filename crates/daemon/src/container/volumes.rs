@@ -15,7 +15,7 @@ impl Containers {
     pub(crate) fn resolve_mounts(
         &self,
         rec: &Record,
-    ) -> Result<(Vec<MountPoint>, Vec<String>), ApiError> {
+    ) -> Result<(Vec<MountPoint>, Vec<String>, crate::volumes::PendingUse), ApiError> {
         let hc = &rec.host_config;
         let mut from = Vec::new();
         for spec in hc.volumes_from.clone().unwrap_or_default() {
@@ -50,7 +50,7 @@ impl Containers {
     pub(crate) fn discard_volumes(&self, names: &[String]) {
         let _op = self.volumes.op.lock().expect("volumes op lock");
         for n in names {
-            if self.volume_users(n).is_empty() {
+            if self.volume_users(n).is_empty() && !self.volumes.is_pending(n) {
                 let _ = self.volumes.remove_locked(n);
             }
         }
@@ -188,6 +188,11 @@ impl VolumeBackend for VolumeApi {
             };
         }
         let users = self.0.volume_users(name);
+        if vols.is_pending(name) && users.is_empty() {
+            return Err(ApiError::conflict(format!(
+                "remove {name}: volume is in use by a container being created"
+            )));
+        }
         if !users.is_empty() {
             return Err(ApiError::conflict(format!(
                 "remove {name}: volume is in use - [{}]",
@@ -210,7 +215,7 @@ impl VolumeBackend for VolumeApi {
             if !volumes::matches(&v, &filters, &|_| false)? {
                 continue;
             }
-            if !self.0.volume_users(&v.name).is_empty() {
+            if !self.0.volume_users(&v.name).is_empty() || vols.is_pending(&v.name) {
                 continue;
             }
             let size = vols.size(&v.name);

@@ -47,6 +47,28 @@ pub struct Volumes {
     map: Mutex<BTreeMap<String, VolRec>>,
     /// Serialises create / remove / mount decisions.
     pub(crate) op: Mutex<()>,
+    /// Volumes named by container creates still in flight (not yet in a record): in use.
+    pending: Mutex<BTreeMap<String, usize>>,
+}
+
+/// Holds volumes as in use until a create has recorded its container (or failed).
+pub struct PendingUse {
+    vols: Arc<Volumes>,
+    names: Vec<String>,
+}
+
+impl Drop for PendingUse {
+    fn drop(&mut self) {
+        let mut p = self.vols.pending.lock().expect("pending lock");
+        for n in &self.names {
+            if let Some(c) = p.get_mut(n) {
+                *c -= 1;
+                if *c == 0 {
+                    p.remove(n);
+                }
+            }
+        }
+    }
 }
 
 /// Docker's rule for local volume names.
@@ -120,7 +142,28 @@ impl Volumes {
             events,
             map: Mutex::new(map),
             op: Mutex::new(()),
+            pending: Mutex::new(BTreeMap::new()),
         }))
+    }
+
+    /// Marks `names` in use (call under `op`, with the volumes resolved).
+    pub fn hold_pending(self: &Arc<Self>, names: Vec<String>) -> PendingUse {
+        let mut p = self.pending.lock().expect("pending lock");
+        for n in &names {
+            *p.entry(n.clone()).or_default() += 1;
+        }
+        PendingUse {
+            vols: self.clone(),
+            names,
+        }
+    }
+
+    /// Whether a create in flight names the volume.
+    pub fn is_pending(&self, name: &str) -> bool {
+        self.pending
+            .lock()
+            .expect("pending lock")
+            .contains_key(name)
     }
 
     pub fn data_dir(&self, name: &str) -> PathBuf {

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use berth_api::models::{Mount, MountBindOptionsPropagationEnum, MountTypeEnum};
 use berth_api::{ApiError, VolumeCreateOptions};
@@ -303,9 +304,9 @@ impl Volumes {
     /// not exist yet and anonymous ones). Returns the mount points sorted by destination and
     /// the volumes created, for the caller to remove if the create fails later.
     pub fn resolve(
-        &self,
+        self: &Arc<Self>,
         req: MountRequest<'_>,
-    ) -> Result<(Vec<MountPoint>, Vec<String>), ApiError> {
+    ) -> Result<(Vec<MountPoint>, Vec<String>, super::PendingUse), ApiError> {
         // Validate everything first: a bad entry leaves nothing behind.
         let binds: Vec<BindSpec> = req
             .binds
@@ -489,7 +490,14 @@ impl Volumes {
             }
             return Err(e);
         }
-        Ok((by_dest.into_values().collect(), created))
+        let mps: Vec<MountPoint> = by_dest.into_values().collect();
+        let names = mps
+            .iter()
+            .filter(|m| m.typ == "volume")
+            .map(|m| m.name.clone())
+            .collect();
+        let pending = self.hold_pending(names);
+        Ok((mps, created, pending))
     }
 
     /// At start: mounts the volumes that need a filesystem (driver options), populates
