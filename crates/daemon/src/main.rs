@@ -143,6 +143,7 @@ async fn run(args: Args) -> Result<()> {
     );
     restore::restore(&containers).await;
     container::remove_stale_copy_dirs(&paths);
+    containers.migrate_mount_points();
     let images = images::Images::new(store.clone(), containers.clone());
     let daemon_id = daemon_id(&args.data_root)?;
     let backends = berth_api::Backends {

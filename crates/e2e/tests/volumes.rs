@@ -881,7 +881,31 @@ fn volumes_survive_a_daemon_crash() {
         .ok();
     d.docker(&["exec", &id, "sh", "-c", "echo live > /t/f"])
         .ok();
+    // A container recorded before mounts were resolved at create (only HostConfig.Binds).
+    let host = tempfile::tempdir().unwrap();
+    std::fs::write(host.path().join("h"), "old-record\n").unwrap();
+    let bind = format!("{}:/h:ro", host.path().display());
+    let old = d
+        .docker(&[
+            "create",
+            "--network",
+            "none",
+            "-v",
+            &bind,
+            "busybox",
+            "cat",
+            "/h/h",
+        ])
+        .ok();
     d.kill9();
+    let cfg = d
+        .data_root
+        .join("containers")
+        .join(&old)
+        .join("config.v2.json");
+    let mut rec: serde_json::Value = serde_json::from_slice(&std::fs::read(&cfg).unwrap()).unwrap();
+    rec.as_object_mut().unwrap().remove("mount_points");
+    std::fs::write(&cfg, serde_json::to_vec(&rec).unwrap()).unwrap();
     // What a crash can leave: a create cut short (no metadata, empty data), a removal cut
     // short, and data copied in by hand without metadata.
     let vols = d.data_root.join("volumes");
@@ -891,6 +915,15 @@ fn volumes_survive_a_daemon_crash() {
     std::fs::create_dir_all(vols.join("byhand/_data")).unwrap();
     std::fs::write(vols.join("byhand/_data/x"), "x").unwrap();
     d.restart();
+    assert_eq!(d.docker(&["start", "-a", &old]).ok(), "old-record");
+    assert_eq!(
+        d.inspect(
+            &old,
+            "{{range .Mounts}}{{.Type}} {{.Destination}} {{.RW}}{{end}}"
+        ),
+        "bind /h false"
+    );
+    d.docker(&["rm", &old]).ok();
     let names = volume_names(&d);
     assert!(names.contains(&"plain".to_string()), "{names:?}");
     assert!(names.contains(&"byhand".to_string()), "{names:?}");

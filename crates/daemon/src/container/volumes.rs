@@ -46,6 +46,34 @@ impl Containers {
         })
     }
 
+    /// Records written before mounts were resolved at create kept only `HostConfig.Binds`
+    /// (host binds): give them their mount points once, at start-up.
+    pub fn migrate_mount_points(&self) {
+        for c in self.all() {
+            let rec = c.snapshot();
+            let binds = rec.host_config.binds.clone().unwrap_or_default();
+            if !rec.mount_points.is_empty() || binds.is_empty() {
+                continue;
+            }
+            let mps: Vec<MountPoint> = binds
+                .iter()
+                .filter_map(|b| crate::volumes::mounts::parse_bind(b).ok())
+                .filter(|b| b.is_bind())
+                .map(|b| MountPoint {
+                    typ: "bind".into(),
+                    source: b.source,
+                    destination: b.destination,
+                    mode: b.mode,
+                    rw: b.rw,
+                    propagation: b.propagation,
+                    create_source: true,
+                    ..Default::default()
+                })
+                .collect();
+            self.update(&c, |r| r.mount_points = mps);
+        }
+    }
+
     /// Removes volumes a failed create made.
     pub(crate) fn discard_volumes(&self, names: &[String]) {
         let _op = self.volumes.op.lock().expect("volumes op lock");
