@@ -229,3 +229,63 @@ pub trait StatsBackend: Send + Sync {
         restart: Option<(String, i64)>,
     ) -> ApiResult<bollard_stubs::models::ContainerUpdateResponse>;
 }
+
+/// Options of `POST /volumes/create` (Docker's `VolumeCreateOptions`).
+#[derive(Debug, Clone, Default)]
+pub struct VolumeCreateOptions {
+    pub name: String,
+    pub driver: String,
+    pub driver_opts: HashMap<String, String>,
+    pub labels: HashMap<String, String>,
+}
+
+/// Volumes: `/volumes` (`docker volume ...`).
+#[async_trait]
+pub trait VolumeBackend: Send + Sync {
+    async fn create(&self, opts: VolumeCreateOptions) -> ApiResult<bollard_stubs::models::Volume>;
+    async fn list(&self, filters: Filters) -> ApiResult<Vec<bollard_stubs::models::Volume>>;
+    async fn inspect(&self, name: &str) -> ApiResult<bollard_stubs::models::Volume>;
+    async fn remove(&self, name: &str, force: bool) -> ApiResult<()>;
+    /// Removes unused volumes; `named` also takes named ones (API < 1.42 or `all=true`).
+    /// Returns the names removed and the bytes reclaimed.
+    async fn prune(&self, filters: Filters, named: bool) -> ApiResult<(Vec<String>, u64)>;
+}
+
+/// `X-Docker-Container-Path-Stat`: what a path in a container is (Docker's
+/// `ContainerPathStat`; `mode` is a Go `os.FileMode`).
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct PathStat {
+    pub name: String,
+    pub size: i64,
+    pub mode: u32,
+    pub mtime: String,
+    #[serde(rename = "linkTarget")]
+    pub link_target: String,
+}
+
+/// Options of `PUT /containers/{id}/archive`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ExtractOptions {
+    pub no_overwrite_dir_non_dir: bool,
+    pub copy_uid_gid: bool,
+}
+
+/// `docker cp`: `HEAD/GET/PUT /containers/{id}/archive`.
+#[async_trait]
+pub trait ArchiveBackend: Send + Sync {
+    async fn stat(&self, id: &str, path: &str) -> ApiResult<PathStat>;
+    /// The stat of `path` and a tar stream of it.
+    async fn get(
+        &self,
+        id: &str,
+        path: &str,
+    ) -> ApiResult<(PathStat, BoxStream<std::io::Result<Bytes>>)>;
+    /// Extracts the tar in `body` (possibly compressed) into directory `path`.
+    async fn put(
+        &self,
+        id: &str,
+        path: &str,
+        opts: ExtractOptions,
+        body: BoxStream<std::io::Result<Bytes>>,
+    ) -> ApiResult<()>;
+}

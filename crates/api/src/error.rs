@@ -15,6 +15,8 @@ pub enum ErrorKind {
     NotModified,
     /// 501: a feature berth does not have.
     NotImplemented,
+    /// 403: refused by policy (a read-only rootfs or volume).
+    Forbidden,
     /// 500.
     Internal,
 }
@@ -27,6 +29,7 @@ impl ErrorKind {
             ErrorKind::InvalidArgument => StatusCode::BAD_REQUEST,
             ErrorKind::NotModified => StatusCode::NOT_MODIFIED,
             ErrorKind::NotImplemented => StatusCode::NOT_IMPLEMENTED,
+            ErrorKind::Forbidden => StatusCode::FORBIDDEN,
             ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

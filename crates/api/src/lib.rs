@@ -34,6 +34,8 @@ pub struct Backends {
     pub control: Arc<dyn ControlBackend>,
     pub storage: Arc<dyn StorageBackend>,
     pub stats: Arc<dyn StatsBackend>,
+    pub volumes: Arc<dyn VolumeBackend>,
+    pub archive: Arc<dyn ArchiveBackend>,
 }
 
 /// The full Docker Engine API router: `/vX.Y/...` and unversioned paths alike.
@@ -48,6 +50,8 @@ pub fn router(backends: Backends) -> Router {
         .merge(routes::control::router(backends.control.clone()))
         .merge(routes::storage::router(backends.storage.clone()))
         .merge(routes::stats::router(backends.stats.clone()))
+        .merge(routes::volumes::router(backends.volumes.clone()))
+        .merge(routes::archive::router(backends.archive.clone()))
         .fallback(routes::not_found);
     Router::new()
         .fallback_service(inner)

@@ -54,8 +54,10 @@ impl ContainerBackend for ContainerApi {
     ) -> ApiResult<BoxFuture<ContainerWaitResponse>> {
         self.0.wait_container(id, condition).await
     }
-    async fn remove(&self, id: &str, force: bool, _volumes: bool) -> ApiResult<()> {
-        self.0.remove_container(id, force).await
+    async fn remove(&self, id: &str, force: bool, volumes: bool) -> ApiResult<()> {
+        self.0
+            .remove_container_and_volumes(id, force, volumes)
+            .await
     }
     async fn logs(&self, id: &str, opts: LogsOptions) -> ApiResult<(bool, BoxStream<LogChunk>)> {
         self.0.container_logs(id, opts).await

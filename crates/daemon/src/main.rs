@@ -12,7 +12,9 @@ mod paths;
 mod restore;
 mod storage;
 mod system;
+mod tarfs;
 mod user;
+mod volumes;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -133,8 +135,17 @@ async fn run(args: Args) -> Result<()> {
     let store =
         Arc::new(berth_store::Store::open(&args.data_root).context("opening the image store")?);
     let events = events::Events::new();
-    let containers = container::Containers::new(paths.clone(), store.clone(), events.clone());
+    let volumes = volumes::Volumes::open(&args.data_root, events.clone())
+        .context("opening the volume store")?;
+    let containers = container::Containers::new(
+        paths.clone(),
+        store.clone(),
+        events.clone(),
+        volumes.clone(),
+    );
     restore::restore(&containers).await;
+    container::remove_stale_copy_dirs(&paths);
+    containers.migrate_mount_points();
     let images = images::Images::new(store.clone(), containers.clone());
     let storage = storage::Storage::new(store.clone(), containers.clone());
     let daemon_id = daemon_id(&args.data_root)?;
@@ -153,6 +164,8 @@ async fn run(args: Args) -> Result<()> {
         control: Arc::new(backend::ControlApi(containers.clone())),
         storage,
         stats: Arc::new(container::StatsApi::new(containers.clone())),
+        volumes: Arc::new(container::VolumeApi(containers.clone())),
+        archive: Arc::new(container::ArchiveApi(containers.clone())),
     };
 
     if let Some(d) = sock.parent() {

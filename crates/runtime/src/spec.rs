@@ -568,6 +568,56 @@ pub fn build(opts: &SpecOptions) -> Result<oci_spec::runtime::Spec, SpecError> {
     serde_json::from_value(spec).map_err(SpecError::Encode)
 }
 
+/// A general OCI mount (volumes, `--mount`, `--tmpfs`), added by [`push_mounts`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Mount {
+    pub destination: String,
+    /// `bind` or `tmpfs`.
+    pub typ: String,
+    pub source: String,
+    pub options: Vec<String>,
+}
+
+/// Destinations of the mounts [`build`] always makes.
+const DEFAULT_DESTS: &[&str] = &[
+    "/proc",
+    "/dev",
+    "/dev/pts",
+    "/sys",
+    "/sys/fs/cgroup",
+    "/dev/mqueue",
+    "/dev/shm",
+];
+
+/// Adds `extra` to a built spec and orders every non-default mount parents first (stable,
+/// by path depth), so a volume on `/etc` comes before the `/etc/hosts` bind, as Docker
+/// sorts its mounts.
+pub fn push_mounts(spec: &mut oci_spec::runtime::Spec, extra: &[Mount]) -> Result<(), SpecError> {
+    let mut all = spec.mounts().clone().unwrap_or_default();
+    for m in extra {
+        let v = json!({"destination": m.destination, "type": m.typ, "source": m.source, "options": m.options});
+        all.push(serde_json::from_value(v).map_err(SpecError::Encode)?);
+    }
+    // The defaults lead the list.
+    let n = all
+        .iter()
+        .take_while(|m| DEFAULT_DESTS.contains(&m.destination().to_string_lossy().as_ref()))
+        .count();
+    let mut user = all.split_off(n);
+    let defaults = all;
+    let depth = |m: &oci_spec::runtime::Mount| {
+        m.destination()
+            .components()
+            .filter(|c| matches!(c, std::path::Component::Normal(_)))
+            .count()
+    };
+    user.sort_by_key(depth);
+    let mut out = defaults;
+    out.extend(user);
+    spec.set_mounts(Some(out));
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -39,6 +39,7 @@ async fn create(
     AxQuery(q): AxQuery<Query>,
     body: Bytes,
 ) -> ApiResult<Response> {
+    super::volumes::check_mount_types(&body)?;
     let mut raw: serde_json::Value = json_body(&body)?;
     crate::restart_policy::carry_in_create_body(&mut raw)?;
     let cfg =

@@ -1,4 +1,5 @@
 //! One router per resource.
+pub mod archive;
 pub mod containers;
 pub mod control;
 pub mod events;
@@ -8,6 +9,7 @@ pub mod images;
 pub mod stats;
 pub mod storage;
 pub mod system;
+pub mod volumes;
 
 use axum::http::Uri;
 use axum::response::{IntoResponse, Response};

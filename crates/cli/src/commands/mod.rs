@@ -5,18 +5,21 @@ pub mod archive;
 pub mod commit;
 pub mod container;
 pub mod control;
+pub mod cp;
 pub mod df;
 pub mod exec;
 pub mod fs;
 pub mod images;
 pub mod inspect;
 pub mod logs;
+pub mod mounts;
 pub mod prune;
 pub mod ps;
 pub mod run;
 pub mod run_opts;
 pub mod stats;
 pub mod system;
+pub mod volume;
 
 use std::fmt;
 use std::process::ExitCode;
@@ -117,6 +120,11 @@ pub enum Command {
     Info(system::InfoArgs),
     /// Show the Docker version information
     Version(system::VersionArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(cp::CpArgs),
+    /// Manage volumes
+    #[command(subcommand)]
+    Volume(volume::VolumeCommand),
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCommand),
@@ -175,6 +183,8 @@ pub enum ContainerCommand {
     Commit(commit::CommitArgs),
     /// Remove all stopped containers
     Prune(prune::ContainerPruneArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(cp::CpArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -416,6 +426,10 @@ pub async fn dispatch(cli: Cli) -> Result<i32> {
         Command::Rename(a) | Command::Container(ContainerCommand::Rename(a)) => {
             control::rename(connect().await?, a).await
         }
+        Command::Cp(a) | Command::Container(ContainerCommand::Cp(a)) => {
+            cp::cp(connect().await?, a).await
+        }
+        Command::Volume(c) => volume::run(connect().await?, c).await,
         Command::Top(a) | Command::Container(ContainerCommand::Top(a)) => {
             control::top(connect().await?, a).await
         }

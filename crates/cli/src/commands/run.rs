@@ -69,6 +69,15 @@ pub struct RunArgs {
     /// Bind mount a volume
     #[arg(short = 'v', long = "volume", value_name = "list")]
     pub volume: Vec<String>,
+    /// Attach a filesystem mount to the container
+    #[arg(long = "mount", value_name = "mount")]
+    pub mount: Vec<String>,
+    /// Mount a tmpfs directory
+    #[arg(long = "tmpfs", value_name = "list")]
+    pub tmpfs: Vec<String>,
+    /// Mount volumes from the specified container(s)
+    #[arg(long = "volumes-from", value_name = "list")]
+    pub volumes_from: Vec<String>,
     /// Container host name
     #[arg(short = 'h', long)]
     pub hostname: Option<String>,
@@ -510,6 +519,7 @@ pub fn create_body(a: &RunArgs) -> Result<Value> {
 
     let mut host = Map::new();
     host.insert("Binds".into(), json!(binds));
+    super::mounts::apply(&mut host, &a.mount, &a.tmpfs, &a.volumes_from)?;
     let mut log = Map::new();
     log.insert(
         "Type".into(),

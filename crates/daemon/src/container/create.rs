@@ -1,7 +1,6 @@
 //! `create`: validate the request, merge the image config, allocate ID and name, prepare
 //! the rw layer and the container's own files, persist.
 use std::collections::HashMap;
-use std::path::Path;
 
 use berth_api::models::{
     ContainerConfig, ContainerCreateBody, ContainerCreateResponse, HostConfig,
@@ -189,7 +188,13 @@ impl Containers {
             restart_count: 0,
             manually_stopped: false,
             health: None,
+            mount_points: vec![],
         };
+        // Binds, volumes (created now, as Docker), tmpfs mounts.
+        // `pending` keeps the volumes in use until the record is in the map.
+        let (mount_points, new_volumes, pending) = self.resolve_mounts(&rec)?;
+        let mut rec = rec;
+        rec.mount_points = mount_points;
 
         let dir = self.paths.container_dir(&id);
         let store = self.store.clone();
@@ -208,16 +213,21 @@ impl Containers {
         .map_err(|e| ApiError::internal(e.to_string()))?;
         if let Err(e) = prep.and_then(|_| self.persist(&rec, true)) {
             self.discard_created(&id);
+            drop(pending);
+            self.discard_volumes(&new_volumes);
             return Err(e);
         }
         // A racing create with the same name: the first insert wins.
         if let Some(owner) = self.name_owner(&name) {
             self.discard_created(&id);
+            drop(pending);
+            self.discard_volumes(&new_volumes);
             return Err(ApiError::conflict(format!(
                 "Conflict. The container name \"/{name}\" is already in use by container \"{owner}\". You have to remove (or rename) that container to be able to reuse that name."
             )));
         }
         let c = self.insert(rec);
+        drop(pending);
         self.emit(&c, "create", &[]);
         Ok(ContainerCreateResponse { id, warnings })
     }
@@ -390,70 +400,7 @@ fn validate_host_config(h: &mut HostConfig) -> Result<(), ApiError> {
             "conflicting options: cannot specify both --restart and --rm",
         ));
     }
-    for b in h.binds.clone().unwrap_or_default() {
-        parse_bind(&b)?;
-    }
-    if h.mounts.as_ref().is_some_and(|m| !m.is_empty()) {
-        return Err(ApiError::new(
-            ErrorKind::NotImplemented,
-            "--mount is not supported yet: use -v host:container[:ro]",
-        ));
-    }
     Ok(())
-}
-
-/// A `-v` bind: `host:container[:opts]`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Bind {
-    pub source: String,
-    pub destination: String,
-    pub readonly: bool,
-}
-
-pub fn parse_bind(spec: &str) -> Result<Bind, ApiError> {
-    let parts: Vec<&str> = spec.split(':').collect();
-    let (src, dst, opts) = match parts.as_slice() {
-        [s, d] => (*s, *d, ""),
-        [s, d, o] => (*s, *d, *o),
-        [_] => {
-            return Err(ApiError::new(
-                ErrorKind::NotImplemented,
-                format!("anonymous volumes are not supported yet: {spec}"),
-            ))
-        }
-        _ => {
-            return Err(ApiError::invalid(format!(
-                "invalid volume specification: '{spec}'"
-            )))
-        }
-    };
-    if !src.starts_with('/') {
-        return Err(ApiError::new(
-            ErrorKind::NotImplemented,
-            format!("named volumes are not supported yet: {spec}"),
-        ));
-    }
-    if !dst.starts_with('/') {
-        return Err(ApiError::invalid(format!("invalid volume specification: '{spec}': invalid mount config for type \"bind\": invalid mount path: '{dst}' mount path must be absolute")));
-    }
-    if dst == "/" {
-        return Err(ApiError::invalid(format!("invalid volume specification: '{spec}': invalid mount config for type \"bind\": invalid specification: destination can't be '/'")));
-    }
-    let mut readonly = false;
-    for o in opts.split(',').filter(|o| !o.is_empty()) {
-        match o {
-            "ro" => readonly = true,
-            "rw" | "z" | "Z" | "private" | "rprivate" | "shared" | "rshared" | "slave"
-            | "rslave" | "nocopy" | "consistent" | "cached" | "delegated" => {}
-            _ => return Err(ApiError::invalid(format!("invalid mode: {o}"))),
-        }
-    }
-    let _ = Path::new(src);
-    Ok(Bind {
-        source: src.to_owned(),
-        destination: dst.to_owned(),
-        readonly,
-    })
 }
 
 #[cfg(test)]
@@ -467,25 +414,5 @@ mod tests {
             &["A=2".into(), "B=3".into()],
         );
         assert_eq!(m, vec!["PATH=/bin", "A=2", "B=3"]);
-    }
-
-    #[test]
-    fn binds() {
-        assert_eq!(
-            parse_bind("/h:/c:ro").unwrap(),
-            Bind {
-                source: "/h".into(),
-                destination: "/c".into(),
-                readonly: true
-            }
-        );
-        assert!(!parse_bind("/h:/c").unwrap().readonly);
-        assert!(parse_bind("/h:rel").is_err());
-        assert!(parse_bind("/h:/c:bogus").is_err());
-        assert!(parse_bind("/h:/").is_err());
-        assert_eq!(
-            parse_bind("name:/c").unwrap_err().kind,
-            ErrorKind::NotImplemented
-        );
     }
 }

@@ -1,5 +1,6 @@
 //! The container service: records, lookup, persistence and the lifecycle verbs (one file
 //! per verb group). Implements the API's `ContainerBackend`.
+mod archive;
 mod attach;
 pub(crate) mod control;
 mod create;
@@ -14,6 +15,7 @@ mod stats;
 mod top;
 mod update;
 mod view;
+mod volumes;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -28,9 +30,11 @@ use tokio::sync::{oneshot, watch};
 use crate::fsutil::write_atomic;
 use crate::paths::Paths;
 
+pub use archive::{remove_stale_copy_dirs, ArchiveApi};
 pub use create::{hex_encode as hex_id, host_hostname, process_env, store_err};
 pub use start::process_failure_code;
 pub use stats::StatsApi;
+pub use volumes::VolumeApi;
 
 /// Lifecycle state, with the guards of each verb (youki `state.rs` style).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -122,6 +126,9 @@ pub struct Record {
     /// `State.Health` (kept across daemon restarts).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health: Option<health::HealthState>,
+    /// Binds, volumes and tmpfs mounts resolved at create (`Mounts` in inspect).
+    #[serde(default)]
+    pub mount_points: Vec<crate::volumes::mounts::MountPoint>,
 }
 
 /// The last exit, broadcast to waiters.
@@ -183,6 +190,7 @@ pub struct Containers {
     pub(crate) paths: Arc<Paths>,
     pub(crate) store: Arc<berth_store::Store>,
     pub(crate) events: Arc<crate::events::Events>,
+    pub(crate) volumes: Arc<crate::volumes::Volumes>,
     map: RwLock<HashMap<String, Arc<Ctr>>>,
 }
 
@@ -191,11 +199,13 @@ impl Containers {
         paths: Arc<Paths>,
         store: Arc<berth_store::Store>,
         events: Arc<crate::events::Events>,
+        volumes: Arc<crate::volumes::Volumes>,
     ) -> Arc<Self> {
         Arc::new(Self {
             paths,
             store,
             events,
+            volumes,
             map: RwLock::new(HashMap::new()),
         })
     }

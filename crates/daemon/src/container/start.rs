@@ -8,7 +8,7 @@ use berth_runtime::client::{self, ShimError};
 use berth_runtime::protocol::{ExitStatus, ShimConfig};
 use berth_runtime::spec::{self, BindMount, NetworkMode, SpecOptions};
 
-use super::create::{parse_bind, store_err};
+use super::create::store_err;
 use super::{now_rfc3339, Containers, Ctr, Record, Status};
 use crate::fsutil::{mkdir_all_in_root, write_atomic};
 use crate::user;
@@ -24,7 +24,7 @@ impl Containers {
         let res = self.start_locked(&c, true).await;
         if res.is_err() && c.snapshot().host_config.auto_remove.unwrap_or(false) {
             drop(op);
-            let _ = self.remove_container(&c.id, true).await;
+            let _ = self.remove_container_and_volumes(&c.id, true, true).await;
         }
         res
     }
@@ -106,13 +106,15 @@ impl Containers {
         let rec2 = rec.clone();
         let b2 = bundle.clone();
         let joins = self.resolve_joins(&rec.host_config)?;
+        let volumes = self.volumes.clone();
         let prepared = tokio::task::spawn_blocking(move || {
-            prepare_bundle(&this_paths, &store, &rec2, &b2, joins)
+            prepare_bundle(&this_paths, &store, &rec2, &b2, joins, &volumes)
         })
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?;
         if let Err(e) = prepared {
             cleanup_bundle(&bundle);
+            self.release_volumes(c);
             return Err(e);
         }
         let pid = match client::spawn(&self.paths.shim_bin, &bundle).await {
@@ -175,6 +177,7 @@ impl Containers {
         let b2 = bundle.clone();
         let _ = tokio::task::spawn_blocking(move || cleanup_bundle(&b2)).await;
         self.stop_health(c);
+        self.release_volumes(c);
         let auto_remove = self.update(c, |r| {
             r.state.status = Status::Exited;
             r.state.pid = 0;
@@ -197,7 +200,7 @@ impl Containers {
             let this = self.clone();
             let id = c.id.clone();
             tokio::spawn(async move {
-                if let Err(e) = this.remove_container(&id, true).await {
+                if let Err(e) = this.remove_container_and_volumes(&id, true, true).await {
                     tracing::warn!(%id, error = %e.message, "auto-remove failed");
                 }
             });
@@ -256,6 +259,7 @@ fn prepare_bundle(
     rec: &Record,
     bundle: &Path,
     joins: super::options::Joins,
+    volumes: &crate::volumes::Volumes,
 ) -> Result<(), ApiError> {
     let rootfs = bundle.join("rootfs");
     // A leftover from a crash: start clean.
@@ -303,20 +307,14 @@ fn prepare_bundle(
     );
 
     let mut mounts = Vec::new();
-    for b in hc.binds.clone().unwrap_or_default() {
-        let b = parse_bind(&b)?;
-        let src = PathBuf::from(&b.source);
-        if !src.exists() {
-            std::fs::create_dir_all(&src)
-                .map_err(|e| io_err(&format!("creating bind source {}", src.display()), e))?;
-        }
-        mounts.push(BindMount {
-            source: src,
-            destination: b.destination,
-            readonly: b.readonly,
-        });
-    }
-    let user_dests: Vec<String> = mounts.iter().map(|m| m.destination.clone()).collect();
+    let user_mounts = volumes.start_mounts(
+        &rec.id,
+        &rec.mount_points,
+        &hc.tmpfs.clone().unwrap_or_default(),
+        &rootfs,
+        &paths.data_root,
+    )?;
+    let user_dests: Vec<String> = user_mounts.iter().map(|m| m.destination.clone()).collect();
     for (src, dst) in [
         (hostname_p, "/etc/hostname"),
         (hosts_p, "/etc/hosts"),
@@ -379,7 +377,8 @@ fn prepare_bundle(
         ..Default::default()
     };
     super::options::apply(paths, hc, joins, &mut opts)?;
-    let spec = spec::build(&opts).map_err(|e| ApiError::from_chain(&e))?;
+    let mut spec = spec::build(&opts).map_err(|e| ApiError::from_chain(&e))?;
+    spec::push_mounts(&mut spec, &user_mounts).map_err(|e| ApiError::from_chain(&e))?;
     let spec_json = serde_json::to_vec(&spec).map_err(|e| io_err("encoding spec", e))?;
     write_atomic(&bundle.join("config.json"), &spec_json, false)
         .map_err(|e| io_err("writing config.json", e))?;

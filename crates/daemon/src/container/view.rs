@@ -4,11 +4,10 @@ use std::collections::HashMap;
 use berth_api::models::{
     ContainerInspectResponse, ContainerState, ContainerStateStatusEnum, ContainerSummary,
     ContainerSummaryHostConfig, ContainerSummaryNetworkSettings, ContainerSummaryStateEnum,
-    DriverData, MountPoint, MountPointTypeEnum, NetworkSettings,
+    DriverData, MountPoint, NetworkSettings,
 };
 use berth_api::{ApiError, ListOptions};
 
-use super::create::parse_bind;
 use super::{Containers, Record, Status, ZERO_TIME};
 
 fn parse_time(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
@@ -125,26 +124,7 @@ fn command_line(rec: &Record) -> String {
 }
 
 fn mounts(rec: &Record) -> Vec<MountPoint> {
-    rec.host_config
-        .binds
-        .clone()
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|b| parse_bind(b).ok())
-        .map(|b| MountPoint {
-            typ: Some(MountPointTypeEnum::BIND),
-            source: Some(b.source),
-            destination: Some(b.destination),
-            mode: Some(if b.readonly {
-                "ro".into()
-            } else {
-                String::new()
-            }),
-            rw: Some(!b.readonly),
-            propagation: Some("rprivate".into()),
-            ..Default::default()
-        })
-        .collect()
+    rec.mount_points.iter().map(|m| m.to_api()).collect()
 }
 
 /// Checks filter names and values before any container is looked at, so a bad filter is an
@@ -225,6 +205,12 @@ fn matches_filters(
                 .iter()
                 .any(|v| rec.host_config.network_mode.as_deref() == Some(v.as_str())),
             "health" => vals.iter().any(|v| super::health::filter_matches(rec, v)),
+            // A mount by volume name or destination (moby's `volume` filter).
+            "volume" => vals.iter().any(|v| {
+                rec.mount_points
+                    .iter()
+                    .any(|m| (m.typ == "volume" && m.name == *v) || m.destination == *v)
+            }),
             // before/since are applied by the caller; the rest match nothing berth has yet.
             _ => true,
         };
