@@ -28,6 +28,7 @@ pub struct Backends {
     pub filesystem: Arc<dyn FilesystemBackend>,
     pub events: Arc<dyn EventsBackend>,
     pub control: Arc<dyn ControlBackend>,
+    pub networks: Arc<dyn NetworkBackend>,
 }
 
 /// The full Docker Engine API router: `/vX.Y/...` and unversioned paths alike.
@@ -40,6 +41,7 @@ pub fn router(backends: Backends) -> Router {
         .merge(routes::filesystem::router(backends.filesystem.clone()))
         .merge(routes::events::router(backends.events.clone()))
         .merge(routes::control::router(backends.control.clone()))
+        .merge(routes::networks::router(backends.networks.clone()))
         .fallback(routes::not_found);
     Router::new()
         .fallback_service(inner)

@@ -7,6 +7,7 @@ mod exec;
 mod fsutil;
 mod images;
 mod names;
+mod network;
 mod paths;
 mod restore;
 mod system;
@@ -50,6 +51,21 @@ struct Args {
     /// The berth-shim binary (default: next to berthd).
     #[arg(long, env = "BERTH_SHIM")]
     shim: Option<PathBuf>,
+    /// The default bridge's interface name ("none": no default bridge).
+    #[arg(short = 'b', long, default_value = "berth0")]
+    bridge: String,
+    /// The default bridge's address and prefix (e.g. 10.88.0.1/24).
+    #[arg(long)]
+    bip: Option<String>,
+    /// Address pools for new networks: base=CIDR,size=N (repeatable).
+    #[arg(long = "default-address-pool")]
+    default_address_pool: Vec<String>,
+    /// MTU of bridges and container interfaces (0: kernel default).
+    #[arg(long, default_value_t = 0)]
+    mtu: u32,
+    /// Resolver configuration containers inherit and the embedded DNS forwards to.
+    #[arg(long, default_value = "/etc/resolv.conf", hide = true)]
+    resolv_conf: PathBuf,
 }
 
 fn socket_path(host: &str) -> Result<PathBuf> {
@@ -131,7 +147,33 @@ async fn run(args: Args) -> Result<()> {
     let store =
         Arc::new(berth_store::Store::open(&args.data_root).context("opening the image store")?);
     let events = events::Events::new();
-    let containers = container::Containers::new(paths.clone(), store.clone(), events.clone());
+    let pools = if args.default_address_pool.is_empty() {
+        berth_network::ipam::Pool::docker_defaults()
+    } else {
+        args.default_address_pool
+            .iter()
+            .map(|p| berth_network::ipam::Pool::parse(p))
+            .collect::<Result<Vec<_>, _>>()
+            .context("invalid --default-address-pool")?
+    };
+    let networks = network::Networks::open(
+        &args.data_root,
+        network::NetConfig {
+            bridge: args.bridge.clone(),
+            bip: args.bip.clone(),
+            pools,
+            resolv_conf: args.resolv_conf.clone(),
+            mtu: args.mtu,
+        },
+    )
+    .await
+    .context("setting up networking")?;
+    let containers = container::Containers::new(
+        paths.clone(),
+        store.clone(),
+        events.clone(),
+        networks.clone(),
+    );
     restore::restore(&containers).await;
     let images = images::Images::new(store.clone(), containers.clone());
     let daemon_id = daemon_id(&args.data_root)?;
@@ -148,6 +190,10 @@ async fn run(args: Args) -> Result<()> {
         filesystem: Arc::new(backend::FilesystemApi(containers.clone())),
         events: Arc::new(events::EventsApi(events.clone())),
         control: Arc::new(backend::ControlApi(containers.clone())),
+        networks: Arc::new(network::NetworkApi {
+            nets: networks.clone(),
+            ctrs: containers.clone(),
+        }),
     };
 
     if let Some(d) = sock.parent() {

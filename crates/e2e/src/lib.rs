@@ -20,6 +20,8 @@
 //! `Drop` stops the daemon (SIGTERM, then SIGKILL) and force-cleans everything it started:
 //! processes in its containers' cgroups or mentioning its roots, mounts under its roots,
 //! the roots themselves and its containers' cgroup directories.
+pub mod net;
+
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -126,6 +128,8 @@ pub struct Daemon {
     /// The daemon's stderr.
     pub log_file: PathBuf,
     child: Option<Child>,
+    /// berthd only: its bridge name and address pool.
+    pub net: Option<net::NetIdentity>,
 }
 
 impl Daemon {
@@ -150,6 +154,7 @@ impl Daemon {
             pidfile: root.join("pid"),
             docker_config: root.join("cfg"),
             log_file: root.join("daemon.log"),
+            net: (kind == Kind::Berthd).then(|| net::identity_for(&root)),
             root,
             child: None,
         };
@@ -181,6 +186,9 @@ impl Daemon {
                 assert!(bin.exists(), "{} not found: build with `cargo build --workspace --bins` or set BERTH_BIN_DIR", bin.display());
                 let mut c = Command::new(bin);
                 c.arg("--log-level").arg("debug");
+                if let Some(n) = &self.net {
+                    c.args(n.args());
+                }
                 c
             }
             Kind::Dockerd => {
@@ -547,6 +555,9 @@ impl Drop for Daemon {
             );
         }
         self.stop();
+        if let Some(n) = &self.net {
+            net::cleanup(n, &self.data_root);
+        }
         self.cleanup();
     }
 }

@@ -5,6 +5,7 @@ pub mod events;
 pub mod exec;
 pub mod filesystem;
 pub mod images;
+pub mod networks;
 pub mod system;
 
 use axum::http::Uri;

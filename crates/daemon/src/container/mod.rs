@@ -6,6 +6,7 @@ mod create;
 mod fs;
 mod lifecycle;
 mod logs;
+mod netmode;
 mod start;
 mod top;
 mod view;
@@ -168,6 +169,7 @@ pub struct Containers {
     pub(crate) paths: Arc<Paths>,
     pub(crate) store: Arc<berth_store::Store>,
     pub(crate) events: Arc<crate::events::Events>,
+    pub(crate) net: Arc<crate::network::Networks>,
     map: RwLock<HashMap<String, Arc<Ctr>>>,
 }
 
@@ -176,11 +178,13 @@ impl Containers {
         paths: Arc<Paths>,
         store: Arc<berth_store::Store>,
         events: Arc<crate::events::Events>,
+        net: Arc<crate::network::Networks>,
     ) -> Arc<Self> {
         Arc::new(Self {
             paths,
             store,
             events,
+            net,
             map: RwLock::new(HashMap::new()),
         })
     }

@@ -81,22 +81,42 @@ impl Containers {
         let store = self.store.clone();
         let rec2 = rec.clone();
         let b2 = bundle.clone();
-        let prepared =
-            tokio::task::spawn_blocking(move || prepare_bundle(&this_paths, &store, &rec2, &b2))
-                .await
-                .map_err(|e| ApiError::internal(e.to_string()))?;
+        let joined = self.joined_netns(rec)?;
+        let plan = self
+            .net
+            .prepare(&rec.id, &rec.config, &rec.host_config)
+            .await?;
+        let netns = joined.as_ref().map(|j| j.0.clone());
+        let dir = self.paths.container_dir(&rec.id);
+        let joined_dir = joined.map(|j| j.1);
+        let prepared = tokio::task::spawn_blocking(move || {
+            prepare_bundle(&this_paths, &store, &rec2, &b2, netns)?;
+            super::netmode::write_net_files(&dir, &plan, joined_dir.as_deref())
+        })
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?;
         if let Err(e) = prepared {
             cleanup_bundle(&bundle);
+            self.net.release(&rec.id).await;
             return Err(e);
         }
         let pid = match client::spawn(&self.paths.shim_bin, &bundle).await {
             Ok(pid) => pid,
             Err(e) => {
                 cleanup_bundle(&bundle);
+                self.net.release(&rec.id).await;
                 return Err(shim_create_error(e));
             }
         };
         let shim = self.shim(&rec.id);
+        if let Err(e) = self.net.activate(&rec.id, pid).await {
+            let _ = shim.kill(9, true).await;
+            let _ = shim.wait().await;
+            let _ = shim.shutdown().await;
+            cleanup_bundle(&bundle);
+            self.net.release(&rec.id).await;
+            return Err(e);
+        }
         let pending: Vec<_> = std::mem::take(&mut *c.pending.lock().expect("pending lock"));
         for p in pending {
             match shim.attach(p.stdin, p.stdout, p.stderr).await {
@@ -111,6 +131,7 @@ impl Containers {
             let _ = shim.wait().await;
             let _ = shim.shutdown().await;
             cleanup_bundle(&bundle);
+            self.net.release(&rec.id).await;
             return Err(shim_create_error(e));
         }
         let _ = rootfs;
@@ -144,6 +165,7 @@ impl Containers {
     pub(crate) async fn handle_exit(self: &Arc<Self>, c: &Arc<Ctr>, status: ExitStatus) {
         let shim = self.shim(&c.id);
         let _ = shim.shutdown().await;
+        self.net.release(&c.id).await;
         let bundle = self.paths.bundle(&c.id);
         let b2 = bundle.clone();
         let _ = tokio::task::spawn_blocking(move || cleanup_bundle(&b2)).await;
@@ -224,6 +246,7 @@ fn prepare_bundle(
     store: &berth_store::Store,
     rec: &Record,
     bundle: &Path,
+    netns: Option<PathBuf>,
 ) -> Result<(), ApiError> {
     let rootfs = bundle.join("rootfs");
     // A leftover from a crash: start clean.
@@ -256,6 +279,7 @@ fn prepare_bundle(
     }
     let network = match hc.network_mode.as_deref() {
         Some("host") => NetworkMode::Host,
+        _ if netns.is_some() => NetworkMode::Path(netns.expect("netns")),
         _ => NetworkMode::None,
     };
     let hostname = cfg.hostname.clone().unwrap_or_default();

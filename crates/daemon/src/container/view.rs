@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use berth_api::models::{
     ContainerInspectResponse, ContainerState, ContainerStateStatusEnum, ContainerSummary,
     ContainerSummaryHostConfig, ContainerSummaryNetworkSettings, ContainerSummaryStateEnum,
-    DriverData, MountPoint, MountPointTypeEnum, NetworkSettings,
+    DriverData, MountPoint, MountPointTypeEnum,
 };
 use berth_api::{ApiError, ListOptions};
 
@@ -294,6 +294,12 @@ impl Containers {
             .network_mode
             .clone()
             .unwrap_or_else(|| "none".into());
+        let (net_map, ports) = self.net.summary(
+            &rec.id,
+            &net,
+            &exposed_keys(rec),
+            rec.state.status.is_running(),
+        );
         ContainerSummary {
             id: Some(rec.id.clone()),
             names: Some(vec![format!("/{}", rec.name)]),
@@ -301,7 +307,7 @@ impl Containers {
             image_id: Some(rec.image_id.clone()),
             command: Some(command_line(rec)),
             created: parse_time(&rec.created).map(|t| t.timestamp()),
-            ports: Some(vec![]),
+            ports: Some(ports),
             labels: Some(rec.config.labels.clone().unwrap_or_default()),
             state: Some(summary_state(rec.state.status)),
             status: Some(status_text(rec)),
@@ -310,7 +316,7 @@ impl Containers {
                 ..Default::default()
             }),
             network_settings: Some(ContainerSummaryNetworkSettings {
-                networks: Some(HashMap::from([(net, Default::default())])),
+                networks: Some(net_map),
             }),
             mounts: Some(mounts(rec)),
             ..Default::default()
@@ -404,17 +410,43 @@ impl Containers {
             }),
             mounts: Some(mounts(&rec)),
             config: Some(rec.config.clone()),
-            network_settings: Some(NetworkSettings {
-                bridge: Some(String::new()),
-                sandbox_id: Some(String::new()),
-                sandbox_key: Some(String::new()),
-                ports: Some(HashMap::new()),
-                networks: Some(HashMap::from([(net, Default::default())])),
-                ..Default::default()
-            }),
+            network_settings: Some(self.net.container_settings(
+                &rec.id,
+                &net,
+                &exposed_keys(&rec),
+                rec.state.status.is_running(),
+            )),
             ..Default::default()
         })
     }
+}
+
+/// The container's exposed ports as `port/proto` keys.
+fn exposed_keys(rec: &Record) -> Vec<String> {
+    let mut v: Vec<String> = rec
+        .config
+        .exposed_ports
+        .as_ref()
+        .map(|e| e.keys().cloned().collect())
+        .unwrap_or_default();
+    for k in rec
+        .host_config
+        .port_bindings
+        .clone()
+        .unwrap_or_default()
+        .keys()
+    {
+        let k = if k.contains('/') {
+            k.clone()
+        } else {
+            format!("{k}/tcp")
+        };
+        if !v.contains(&k) {
+            v.push(k);
+        }
+    }
+    v.sort();
+    v
 }
 
 #[cfg(test)]
