@@ -772,3 +772,127 @@ fn modes_and_resolver_flags() {
     assert!(o.contains("\tbox.corp.test box"), "{o}");
     d.docker(&["rm", "-f", "base"]).ok();
 }
+
+#[test]
+fn berth_cli_network_commands() {
+    let Some((d, id)) = setup_net() else { return };
+    let s = subnet(&id, 8);
+    let gw = ip_in(&id, 8, 254);
+    let nid = d
+        .berth(&[
+            "network",
+            "create",
+            "--subnet",
+            &s,
+            "--gateway",
+            &gw,
+            "--label",
+            "k=v",
+            "bn",
+        ])
+        .ok();
+    assert_eq!(nid.trim().len(), 64);
+    let ls = d.berth(&["network", "ls"]).ok();
+    assert!(
+        ls.starts_with("NETWORK ID     NAME      DRIVER    SCOPE\n"),
+        "{ls}"
+    );
+    assert!(
+        ls.contains(&format!("{}   bn        bridge    local", &nid[..12])),
+        "{ls}"
+    );
+    let f = d
+        .berth(&[
+            "network",
+            "ls",
+            "--filter",
+            "label=k=v",
+            "--format",
+            "{{.Name}} {{.Labels}}",
+        ])
+        .ok();
+    assert_eq!(f.trim(), "bn k=v");
+    assert_eq!(
+        d.berth(&[
+            "network",
+            "inspect",
+            "-f",
+            "{{(index .IPAM.Config 0).Gateway}}",
+            "bn"
+        ])
+        .ok()
+        .trim(),
+        gw
+    );
+    let e = d
+        .berth(&[
+            "network",
+            "create",
+            "--subnet",
+            &s,
+            "--gateway",
+            &ip_in(&id, 9, 1),
+            "bad",
+        ])
+        .err();
+    assert!(e.contains("no matching subnet for gateway"), "{e}");
+    let ip = ip_in(&id, 8, 77);
+    d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "bw",
+        "--network",
+        "bn",
+        "--ip",
+        &ip,
+        "--network-alias",
+        "bwa",
+        "-p",
+        "127.0.0.1::80",
+        "busybox",
+        "sh",
+        "-c",
+        HTTPD,
+    ])
+    .ok();
+    assert_eq!(
+        d.inspect("bw", "{{.NetworkSettings.Networks.bn.IPAddress}}"),
+        ip
+    );
+    let p = d.berth(&["port", "bw"]).ok();
+    assert!(p.starts_with("80/tcp -> 127.0.0.1:"), "{p}");
+    assert_eq!(
+        d.berth(&["port", "bw", "80"]).ok().trim(),
+        p.trim().trim_start_matches("80/tcp -> ")
+    );
+    let e = d.berth(&["port", "bw", "81"]).err();
+    assert!(
+        e.contains("No public port '81/tcp' published for bw"),
+        "{e}"
+    );
+    let o = d
+        .berth(&[
+            "run",
+            "--rm",
+            "--network",
+            "bn",
+            "busybox",
+            "nslookup",
+            "bwa",
+        ])
+        .ok();
+    assert!(o.contains(&ip), "{o}");
+    d.berth(&["network", "connect", "bridge", "bw"]).ok();
+    assert!(!d.inspect("bw", "{{.NetworkSettings.IPAddress}}").is_empty());
+    d.berth(&["network", "disconnect", "bridge", "bw"]).ok();
+    let e = d.berth(&["network", "rm", "bn"]).err();
+    assert!(e.contains("has active endpoints"), "{e}");
+    d.berth(&["rm", "-f", "bw"]).ok();
+    assert_eq!(d.berth(&["network", "rm", "bn"]).ok().trim(), "bn");
+    d.berth(&["network", "create", "spare"]).ok();
+    assert_eq!(
+        d.berth(&["network", "prune", "-f"]).ok(),
+        "Deleted Networks:\nspare"
+    );
+}

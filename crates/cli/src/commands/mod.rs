@@ -8,6 +8,7 @@ pub mod fs;
 pub mod images;
 pub mod inspect;
 pub mod logs;
+pub mod network;
 pub mod ps;
 pub mod run;
 pub mod system;
@@ -104,6 +105,11 @@ pub enum Command {
     /// Manage images
     #[command(subcommand)]
     Image(ImageCommand),
+    /// Manage networks
+    #[command(subcommand)]
+    Network(network::NetworkCommand),
+    /// List port mappings or a specific mapping for the container
+    Port(network::PortArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -148,6 +154,8 @@ pub enum ContainerCommand {
     Diff(fs::DiffArgs),
     /// Export a container's filesystem as a tar archive
     Export(fs::ExportArgs),
+    /// List port mappings or a specific mapping for the container
+    Port(network::PortArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -418,6 +426,10 @@ pub async fn dispatch(cli: Cli) -> Result<i32> {
         }
         Command::Info(a) => system::info(cli.host.as_deref(), a).await,
         Command::Version(a) => system::version(cli.host.as_deref(), a).await,
+        Command::Network(c) => network::run(connect().await?, c).await,
+        Command::Port(a) | Command::Container(ContainerCommand::Port(a)) => {
+            network::port(connect().await?, a).await
+        }
     }
 }
 
