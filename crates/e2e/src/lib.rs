@@ -130,6 +130,8 @@ pub struct Daemon {
     child: Option<Child>,
     /// berthd only: its bridge name and address pool.
     pub net: Option<net::NetIdentity>,
+    /// Extra daemon flags ([`Daemon::start_with_args`]).
+    extra_args: Vec<String>,
 }
 
 impl Daemon {
@@ -138,7 +140,16 @@ impl Daemon {
         Daemon::start_with(Options::default())
     }
 
+    /// Starts the daemon with extra flags (berthd-only flags when `kind` is berthd).
+    pub fn start_with_args(args: &[&str]) -> Daemon {
+        Daemon::start_inner(Options::default(), args)
+    }
+
     pub fn start_with(opts: Options) -> Daemon {
+        Daemon::start_inner(opts, &[])
+    }
+
+    fn start_inner(opts: Options, extra: &[&str]) -> Daemon {
         let kind = Kind::from_env();
         let root = tempfile::Builder::new()
             .prefix("be")
@@ -155,11 +166,13 @@ impl Daemon {
             docker_config: root.join("cfg"),
             log_file: root.join("daemon.log"),
             net: (kind == Kind::Berthd).then(|| net::identity_for(&root)),
+            extra_args: Vec::new(),
             root,
             child: None,
         };
         std::fs::create_dir_all(&d.docker_config).expect("docker config dir");
         let mut d = d;
+        d.extra_args = extra.iter().map(|s| s.to_string()).collect();
         d.spawn();
         d
     }
@@ -189,6 +202,7 @@ impl Daemon {
                 if let Some(n) = &self.net {
                     c.args(n.args());
                 }
+                c.args(&self.extra_args);
                 c
             }
             Kind::Dockerd => {

@@ -896,3 +896,166 @@ fn berth_cli_network_commands() {
         "Deleted Networks:\nspare"
     );
 }
+
+/// A one-name DNS responder on a loopback address: answers every A query with `answer`
+/// and counts what it saw. Stops when the test ends (the thread is detached).
+fn fake_resolver(
+    answer: [u8; 4],
+) -> (
+    std::net::Ipv4Addr,
+    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+) {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut k = (std::process::id() as u32).wrapping_mul(2654435761) ^ u32::from_be_bytes(answer);
+    let sock = loop {
+        k = k.wrapping_mul(1103515245).wrapping_add(12345);
+        let ip = std::net::Ipv4Addr::new(127, 53, (k >> 8) as u8, 1 + (k >> 16) as u8 % 250);
+        if let Ok(s) = std::net::UdpSocket::bind((ip, 53)) {
+            break s;
+        }
+    };
+    let ip = match sock.local_addr().unwrap().ip() {
+        std::net::IpAddr::V4(v) => v,
+        _ => unreachable!(),
+    };
+    let seen2 = seen.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 1500];
+        sock.set_read_timeout(Some(Duration::from_secs(120)))
+            .unwrap();
+        while let Ok((n, from)) = sock.recv_from(&mut buf) {
+            if n < 12 {
+                continue;
+            }
+            // Question: name labels from offset 12, then qtype, qclass.
+            let mut i = 12;
+            let mut labels = Vec::new();
+            while i < n && buf[i] != 0 {
+                let l = buf[i] as usize;
+                labels.push(String::from_utf8_lossy(&buf[i + 1..(i + 1 + l).min(n)]).into_owned());
+                i += 1 + l;
+            }
+            let qend = (i + 5).min(n);
+            let qtype = u16::from_be_bytes([buf[i + 1], buf[i + 2]]);
+            seen2.lock().unwrap().push(labels.join("."));
+            let mut r = Vec::new();
+            r.extend_from_slice(&buf[0..2]);
+            r.extend_from_slice(&[0x81, 0x80, 0, 1, 0, (qtype == 1) as u8, 0, 0, 0, 0]);
+            r.extend_from_slice(&buf[12..qend]);
+            if qtype == 1 {
+                r.extend_from_slice(&[0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4]);
+                r.extend_from_slice(&answer);
+            }
+            let _ = sock.send_to(&r, from);
+        }
+    });
+    (ip, seen)
+}
+
+#[test]
+fn embedded_dns_forwards_to_the_host_resolvers() {
+    if is_reference() || skip_unless_root() {
+        return;
+    }
+    let (up, seen) = fake_resolver([10, 11, 12, 13]);
+    let (mine, seen_mine) = fake_resolver([10, 11, 12, 14]);
+    let dir = tempfile::tempdir().unwrap();
+    let rc = dir.path().join("resolv.conf");
+    std::fs::write(
+        &rc,
+        format!("search corp.example\nnameserver {up}\noptions timeout:2\n"),
+    )
+    .unwrap();
+    let d = Daemon::start_with_args(&["--resolv-conf", rc.to_str().unwrap()]);
+    d.busybox_image();
+    let id = d.net.clone().unwrap();
+    d.docker(&["network", "create", "--subnet", &subnet(&id, 8), "fw"])
+        .ok();
+    let o = d
+        .docker(&[
+            "run",
+            "--rm",
+            "--network",
+            "fw",
+            "busybox",
+            "sh",
+            "-c",
+            "cat /etc/resolv.conf; nslookup outside.example.",
+        ])
+        .ok();
+    assert!(o.contains("search corp.example"), "{o}");
+    assert!(o.contains("options timeout:2"), "{o}");
+    assert!(
+        o.contains("Address: 10.11.12.13"),
+        "forwarded to the host's resolver: {o}"
+    );
+    assert!(seen.lock().unwrap().iter().any(|n| n == "outside.example"));
+    // --dns on a user-defined network: the embedded server forwards to it instead.
+    let ms = mine.to_string();
+    let o = d
+        .docker(&[
+            "run",
+            "--rm",
+            "--network",
+            "fw",
+            "--dns",
+            &ms,
+            "busybox",
+            "sh",
+            "-c",
+            "cat /etc/resolv.conf; nslookup other.example.",
+        ])
+        .ok();
+    assert!(o.contains("Address: 10.11.12.14"), "{o}");
+    assert!(
+        !o.contains(&format!("nameserver {ms}")),
+        "embedded DNS stays the nameserver: {o}"
+    );
+    assert!(seen_mine
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|n| n == "other.example"));
+    assert!(!seen.lock().unwrap().iter().any(|n| n == "other.example"));
+    // Container names are answered locally, never forwarded.
+    d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "local1",
+        "--network",
+        "fw",
+        "busybox",
+        "sleep",
+        "100",
+    ])
+    .ok();
+    let o = d
+        .docker(&[
+            "run",
+            "--rm",
+            "--network",
+            "fw",
+            "busybox",
+            "nslookup",
+            "local1.",
+        ])
+        .ok();
+    assert!(
+        o.contains(&d.inspect("local1", "{{.NetworkSettings.Networks.fw.IPAddress}}")),
+        "{o}"
+    );
+    assert!(!seen.lock().unwrap().iter().any(|n| n.starts_with("local1")));
+    // --link to something that does not exist / is not running fails the start.
+    let e = d
+        .docker(&["run", "--rm", "--link", "nosuch:x", "busybox", "true"])
+        .err();
+    assert!(e.contains("could not get container for nosuch"), "{e}");
+    d.docker(&["create", "--name", "stopped", "busybox", "true"])
+        .ok();
+    let e = d
+        .docker(&["run", "--rm", "--link", "stopped:x", "busybox", "true"])
+        .err();
+    assert!(e.contains("Cannot link to a non running container"), "{e}");
+    d.docker(&["rm", "-f", "local1", "stopped"]).ok();
+}

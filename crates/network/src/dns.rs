@@ -24,6 +24,10 @@ pub trait Names: Send + Sync + 'static {
     /// The addresses `name` (lowercase, without the trailing dot) has for the asker at `src`,
     /// or None when the name is not a container's (then the query is forwarded).
     fn lookup(&self, src: IpAddr, name: &str) -> Option<Vec<IpAddr>>;
+    /// The resolvers this asker's other queries go to (its `--dns`), if not the host's.
+    fn upstreams(&self, _src: IpAddr) -> Option<Vec<SocketAddr>> {
+        None
+    }
 }
 
 /// The nameservers of a resolv.conf, port 53; loopback ones included (berthd runs on the
@@ -85,8 +89,10 @@ pub async fn serve(
                         let _ = udp.send_to(&resp, from).await;
                     }
                     None => {
+                        let ups = names.upstreams(from.ip());
                         tokio::spawn(async move {
-                            let resp = forward_udp(&upstreams, &req)
+                            let ups = ups.as_deref().unwrap_or(&upstreams);
+                            let resp = forward_udp(ups, &req)
                                 .await
                                 .unwrap_or_else(|| servfail(&req));
                             if !resp.is_empty() {
@@ -117,9 +123,12 @@ pub async fn serve(
                     }
                     let resp = match answer_local(&*names, from.ip(), &req) {
                         Some(r) => r,
-                        None => forward_tcp(&upstreams, &req)
-                            .await
-                            .unwrap_or_else(|| servfail(&req)),
+                        None => forward_tcp(
+                            names.upstreams(from.ip()).as_deref().unwrap_or(&upstreams),
+                            &req,
+                        )
+                        .await
+                        .unwrap_or_else(|| servfail(&req)),
                     };
                     if resp.is_empty() {
                         return;

@@ -376,14 +376,21 @@ impl Networks {
             .iter()
             .filter_map(|e| st.nets.get(&e.net).cloned())
             .collect();
-        let hosts = self.hosts_file(&st, cfg, host, &endpoints, &nets);
+        let hosts = self.hosts_file(&st, cfg, host, &endpoints, &nets)?;
         let resolv = self.resolv_file(host, &nets);
         let entry = st.ctrs.get_mut(id).expect("present");
         entry.active = Some(Active {
             pid: 0,
             endpoints,
             ports: bound,
-            dns: vec![],
+            dns: host
+                .dns
+                .clone()
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|a| a.parse::<IpAddr>().ok())
+                .map(|a| SocketAddr::new(a, 53))
+                .collect(),
         });
         st.reservations.insert(id.to_owned(), reservations);
         Ok(Plan {
@@ -399,7 +406,7 @@ impl Networks {
         host: &HostConfig,
         eps: &[Ep],
         nets: &[NetRecord],
-    ) -> String {
+    ) -> Result<String, ApiError> {
         let mut s = HOSTS_HEAD.to_owned();
         let default_gw = st
             .nets
@@ -423,23 +430,29 @@ impl Networks {
                 let (target, alias) = l.split_once(':').unwrap_or((&l, &l));
                 let target = target.trim_start_matches('/');
                 let alias = alias.rsplit('/').next().unwrap_or(alias);
-                if let Some((tid, tc)) = st
-                    .ctrs
-                    .iter()
-                    .find(|(k, c)| c.name == target || k.starts_with(target))
-                {
-                    if let Some(ip) = tc.active.as_ref().and_then(|a| {
-                        a.endpoints
-                            .iter()
-                            .find(|e| nets[0].id == e.net)
-                            .and_then(|e| e.ips.first().copied())
-                    }) {
-                        if alias == tc.name {
-                            s.push_str(&format!("{ip}\t{alias} {}\n", &tid[..12]));
-                        } else {
-                            s.push_str(&format!("{ip}\t{alias} {} {}\n", &tid[..12], tc.name));
-                        }
-                    }
+                let Some((tid, tc)) = st.ctrs.iter().find(|(k, c)| {
+                    c.name == target || (target.len() >= 3 && k.starts_with(target))
+                }) else {
+                    return Err(ApiError::invalid(format!(
+                        "could not get container for {target}: No such container: {target}"
+                    )));
+                };
+                let ip = tc.active.as_ref().filter(|a| a.pid != 0).and_then(|a| {
+                    a.endpoints
+                        .iter()
+                        .find(|e| nets[0].id == e.net)
+                        .and_then(|e| e.ips.first().copied())
+                });
+                let Some(ip) = ip else {
+                    return Err(ApiError::conflict(format!(
+                        "Cannot link to a non running container: /{} AS /{alias}",
+                        tc.name
+                    )));
+                };
+                if alias == tc.name {
+                    s.push_str(&format!("{ip}\t{alias} {}\n", &tid[..12]));
+                } else {
+                    s.push_str(&format!("{ip}\t{alias} {} {}\n", &tid[..12], tc.name));
                 }
             }
         }
@@ -452,7 +465,7 @@ impl Networks {
                 s.push_str(&format!("{ip}\t{hostname}.{domain} {hostname}\n"));
             }
         }
-        s
+        Ok(s)
     }
 
     fn resolv_file(&self, host: &HostConfig, nets: &[NetRecord]) -> String {

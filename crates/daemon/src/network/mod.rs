@@ -907,6 +907,17 @@ fn find_in<'a>(
 struct DnsNames(std::sync::Weak<Networks>);
 
 impl dns::Names for DnsNames {
+    fn upstreams(&self, src: IpAddr) -> Option<Vec<SocketAddr>> {
+        let n = self.0.upgrade()?;
+        let st = n.state.lock().expect("net lock");
+        st.ctrs
+            .values()
+            .filter_map(|c| c.active.as_ref())
+            .find(|a| a.endpoints.iter().any(|e| e.ips.contains(&src)))
+            .map(|a| a.dns.clone())
+            .filter(|d| !d.is_empty())
+    }
+
     fn lookup(&self, src: IpAddr, name: &str) -> Option<Vec<IpAddr>> {
         let n = self.0.upgrade()?;
         let st = n.state.lock().expect("net lock");
