@@ -420,17 +420,17 @@ pub async fn port(client: Client, a: PortArgs) -> Result<i32> {
         let (p, proto) = k.split_once('/').unwrap_or((k, "tcp"));
         (p.parse::<u32>().unwrap_or(0), proto.to_owned())
     });
-    if let Some(want) = &a.port {
-        let want = if want.contains('/') {
-            want.clone()
+    if let Some(given) = &a.port {
+        let want = if given.contains('/') {
+            given.clone()
         } else {
-            format!("{want}/tcp")
+            format!("{given}/tcp")
         };
         let Some(bindings) = ports.get(&want).and_then(|b| b.as_array()) else {
             return Err(status(
                 1,
                 Some(format!(
-                    "Error: No public port '{want}' published for {}",
+                    "Error: No public port '{given}' published for {}",
                     a.container
                 )),
             ));

@@ -237,7 +237,7 @@ impl Networks {
     pub(crate) async fn disconnect(
         self: &Arc<Self>,
         id: &str,
-        name: &str,
+        _name: &str,
         net: &str,
     ) -> Result<(), ApiError> {
         let _op = self.op.lock().await;
@@ -246,14 +246,14 @@ impl Networks {
             let nname = st.nets.get(net).map(|n| n.name.clone()).unwrap_or_default();
             let Some(c) = st.ctrs.get_mut(id) else {
                 return Err(ApiError::invalid(format!(
-                    "container {name} is not connected to network {nname}"
+                    "container {id} is not connected to network {nname}"
                 )));
             };
             let before = c.wants.len();
             c.wants.retain(|w| w.net != net);
             if c.wants.len() == before {
                 return Err(ApiError::invalid(format!(
-                    "container {name} is not connected to network {nname}"
+                    "container {id} is not connected to network {nname}"
                 )));
             }
             let mut removed = None;

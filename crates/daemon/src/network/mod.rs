@@ -49,6 +49,9 @@ pub struct SubnetCfg {
     pub ip_range: Option<IpNet>,
     #[serde(default)]
     pub aux: BTreeMap<String, String>,
+    /// The gateway was given or chosen by IPAM (shown), not defaulted from a given subnet.
+    #[serde(default)]
+    pub show_gateway: bool,
 }
 
 /// A network as persisted.
@@ -369,6 +372,7 @@ impl Networks {
                 gateway,
                 ip_range: None,
                 aux: BTreeMap::new(),
+                show_gateway: true,
             }],
             ipam_user: false,
             default_bridge: true,
@@ -654,7 +658,8 @@ impl Networks {
                 }
                 continue;
             };
-            let sn = ipam::parse_cidr(s).map_err(|e| ApiError::invalid(e.to_string()))?;
+            let sn = ipam::parse_cidr(s)
+                .map_err(|e| ApiError::invalid(format!("Invalid subnet {s} : {e}")))?;
             let sn = sn.trunc();
             let gateway = match c.gateway.as_deref().filter(|g| !g.is_empty()) {
                 Some(g) => {
@@ -688,6 +693,7 @@ impl Networks {
             subnets.push(SubnetCfg {
                 subnet: sn,
                 gateway,
+                show_gateway: c.gateway.as_deref().is_some_and(|g| !g.is_empty()),
                 ip_range,
                 aux: c
                     .auxiliary_addresses
@@ -734,6 +740,7 @@ impl Networks {
                     gateway: ipam::first_host(&s),
                     ip_range: None,
                     aux: BTreeMap::new(),
+                    show_gateway: true,
                 },
             );
         }

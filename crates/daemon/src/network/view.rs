@@ -50,7 +50,7 @@ impl Networks {
                 .map(|sn| IpamConfig {
                     subnet: s(sn.subnet.to_string()),
                     ip_range: sn.ip_range.map(|r| r.to_string()),
-                    gateway: s(sn.gateway.to_string()),
+                    gateway: sn.show_gateway.then(|| sn.gateway.to_string()),
                     auxiliary_addresses: (!sn.aux.is_empty())
                         .then(|| sn.aux.clone().into_iter().collect()),
                 })
@@ -69,7 +69,7 @@ impl Networks {
             ipam: Some(Ipam {
                 driver: s("default"),
                 config: Some(config),
-                options: None,
+                options: n.ipam_user.then(HashMap::new),
             }),
             internal: Some(n.internal),
             attachable: Some(n.attachable),
