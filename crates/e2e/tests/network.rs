@@ -288,6 +288,12 @@ fn user_defined_networks_dns_and_isolation() {
     );
     let aliases = d.inspect("web1", "{{json .NetworkSettings.Networks.n1.Aliases}}");
     assert!(aliases.contains("\"web\""), "{aliases}");
+    let ps = d
+        .docker(&["ps", "--filter", "network=n1", "--format", "{{.Names}}"])
+        .ok();
+    let mut on: Vec<&str> = ps.lines().collect();
+    on.sort();
+    assert_eq!(on, ["web1", "web2"]);
     let conts = d.inspect("n1", "{{len .Containers}}");
     assert_eq!(conts, "2");
     // By name: ping, TCP; the alias resolves to both (round robin).

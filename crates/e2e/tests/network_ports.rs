@@ -274,3 +274,59 @@ fn port_in_use_fails_cleanly() {
     let o = d.docker(&["run", "--rm", "-p", "70000:80", "busybox", "true"]);
     assert_ne!(o.code, 0);
 }
+
+#[test]
+fn port_ranges_docker_and_berth() {
+    let Some((d, _id)) = setup_net() else { return };
+    let two = "mkdir -p /www && echo hello-$(hostname) > /www/index.html && httpd -p 80 -h /www && exec httpd -f -p 81 -h /www";
+    for (cli, name) in [("docker", "rd"), ("berth", "rb")] {
+        // Two consecutive free host ports.
+        let base = loop {
+            let p = free_port();
+            if p < 65000 && std::net::TcpListener::bind(("0.0.0.0", p + 1)).is_ok() {
+                break p;
+            }
+        };
+        let spec = format!("{base}-{}:80-81", base + 1);
+        let args = [
+            "run", "-d", "--name", name, "-p", &spec, "busybox", "sh", "-c", two,
+        ];
+        if cli == "docker" {
+            d.docker(&args).ok();
+        } else {
+            d.berth(&args).ok();
+        }
+        let ports = d.docker(&["port", name]).ok();
+        assert!(
+            ports.contains(&format!("80/tcp -> 0.0.0.0:{base}")),
+            "{ports}"
+        );
+        assert!(
+            ports.contains(&format!("81/tcp -> 0.0.0.0:{}", base + 1)),
+            "{ports}"
+        );
+        assert!(get(&format!("127.0.0.1:{}", base + 1)).is_some());
+        d.docker(&["rm", "-f", name]).ok();
+    }
+    // A host range for one container port: the first free one of the range.
+    let holder = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+    let p = holder.local_addr().unwrap().port();
+    if p < 65000 {
+        let spec = format!("{p}-{}:80", p + 3);
+        d.docker(&[
+            "run", "-d", "--name", "hr", "-p", &spec, "busybox", "sh", "-c", HTTPD,
+        ])
+        .ok();
+        let got: u16 = d
+            .docker(&["port", "hr", "80"])
+            .ok()
+            .trim()
+            .rsplit(':')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(got > p && got <= p + 3, "{got} from {p}-{}", p + 3);
+        d.docker(&["rm", "-f", "hr"]).ok();
+    }
+}

@@ -335,14 +335,46 @@ fn parse_ports(
             [c, h, ip] => (*c, *h, *ip),
             _ => bail!("invalid port format: {p}"),
         };
-        if ctr.is_empty() || ctr.parse::<u16>().is_err() {
+        // Ranges as docker's nat.ParsePortSpec: `8000-8001:80-81` pairs them up,
+        // `8000-8010:80` lets the daemon pick one of the host ports.
+        let range = |s: &str| -> Option<(u16, u16)> {
+            match s.split_once('-') {
+                Some((a, b)) => {
+                    let (a, b) = (a.parse::<u16>().ok()?, b.parse::<u16>().ok()?);
+                    (a <= b).then_some((a, b))
+                }
+                None => s.parse::<u16>().ok().map(|p| (p, p)),
+            }
+        };
+        let Some((c0, c1)) = range(ctr).filter(|_| !ctr.is_empty()) else {
             bail!("invalid containerPort: {ctr}");
+        };
+        let host = if host_port.is_empty() {
+            None
+        } else {
+            Some(range(host_port).ok_or_else(|| anyhow::anyhow!("invalid hostPort: {host_port}"))?)
+        };
+        let count = c1 - c0;
+        if let Some((h0, h1)) = host {
+            if count != 0 && h1 - h0 != count {
+                bail!(
+                    "invalid ranges specified for container and host Ports: {ctr} and {host_port}"
+                );
+            }
         }
-        let key = format!("{ctr}/{proto}");
-        exposed.insert(key.clone(), json!({}));
-        bindings.entry(key).or_default().push(
-            json!({"HostIp": ip.trim_matches(|c| c == '[' || c == ']'), "HostPort": host_port}),
-        );
+        for i in 0..=count {
+            let key = format!("{}/{proto}", c0 + i);
+            let hp = match host {
+                Some((h0, h1)) if count == 0 && h0 != h1 => format!("{h0}-{h1}"),
+                Some((h0, _)) => (h0 + i).to_string(),
+                None => String::new(),
+            };
+            exposed.insert(key.clone(), json!({}));
+            bindings
+                .entry(key)
+                .or_default()
+                .push(json!({"HostIp": ip.trim_matches(|c| c == '[' || c == ']'), "HostPort": hp}));
+        }
     }
     let bindings = bindings
         .into_iter()

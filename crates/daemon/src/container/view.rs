@@ -218,9 +218,8 @@ fn matches_filters(
                         .starts_with(v.as_str())
                     || rec.image.split(':').next() == Some(v.as_str())
             }),
-            "network" => vals
-                .iter()
-                .any(|v| rec.host_config.network_mode.as_deref() == Some(v.as_str())),
+            // Matched by the caller against the network service.
+            "network" => true,
             // before/since are applied by the caller; the rest match nothing berth has yet.
             _ => true,
         };
@@ -279,6 +278,12 @@ impl Containers {
             }
             if !matches_filters(&rec, &opts.filters, &names) {
                 continue;
+            }
+            if let Some(nets) = opts.filters.get("network").filter(|v| !v.is_empty()) {
+                let mode = rec.host_config.network_mode.as_deref().unwrap_or("");
+                if !self.net.attached_to(&rec.id, mode, nets) {
+                    continue;
+                }
             }
             out.push(self.summary(&rec));
             if opts.limit.is_some_and(|l| out.len() >= l) {

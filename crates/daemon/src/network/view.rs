@@ -213,6 +213,22 @@ impl Networks {
         ns
     }
 
+    /// `ps --filter network=`: whether the container is on one of `keys` (name or ID).
+    pub fn attached_to(&self, id: &str, mode: &str, keys: &[String]) -> bool {
+        let st = self.state.lock().expect("net lock");
+        let c = st.ctrs.get(id).cloned().unwrap_or_default();
+        endpoint_map(&st.nets, id, &c, mode)
+            .iter()
+            .any(|(name, e)| {
+                keys.iter().any(|k| {
+                    k == name
+                        || e.network_id
+                            .as_deref()
+                            .is_some_and(|nid| !k.is_empty() && nid.starts_with(k.as_str()))
+                })
+            })
+    }
+
     /// `ps`: networks and published ports.
     pub fn summary(
         &self,
