@@ -165,6 +165,7 @@ async fn run(args: Args) -> Result<()> {
             resolv_conf: args.resolv_conf.clone(),
             mtu: args.mtu,
         },
+        events.clone(),
     )
     .await
     .context("setting up networking")?;

@@ -603,6 +603,11 @@ fn internal_network_and_outside_host() {
 #[test]
 fn connect_and_disconnect_running() {
     let Some((d, id)) = setup_net() else { return };
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        - 1;
     d.docker(&["network", "create", "--subnet", &subnet(&id, 8), "front"])
         .ok();
     d.docker(&["network", "create", "--subnet", &subnet(&id, 9), "back"])
@@ -699,6 +704,30 @@ fn connect_and_disconnect_running() {
         .ok();
     assert!(o.contains("hello-"), "{o}");
     d.docker(&["rm", "-f", "db", "app", "later"]).ok();
+    // Network events from the daemon's history.
+    let r = d
+        .http(
+            "GET",
+            &format!(
+                "/events?since={since}&until={}&filters=%7B%22type%22%3A%5B%22network%22%5D%7D",
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_secs()
+            ),
+            &[],
+            None,
+        )
+        .unwrap();
+    let text = r.text();
+    for want in [
+        "\"create\"",
+        "\"connect\"",
+        "\"disconnect\"",
+        "\"name\":\"back\"",
+    ] {
+        assert!(text.contains(want), "network events: {text}");
+    }
 }
 
 #[test]

@@ -231,6 +231,7 @@ impl Networks {
             c.clone()
         };
         self.save_ctr(id, Some(&c));
+        self.emit("connect", &n, Some(id));
         Ok(())
     }
 
@@ -269,6 +270,10 @@ impl Networks {
         self.save_ctr(id, Some(&c));
         if let Some(e) = removed {
             let _ = self.nl.delete_link(&e.host_if).await;
+            let n = self.state.lock().expect("net lock").nets.get(net).cloned();
+            if let Some(n) = n {
+                self.emit("disconnect", &n, Some(id));
+            }
             if had_ports {
                 self.apply_rules().await?;
             }

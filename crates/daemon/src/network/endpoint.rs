@@ -566,6 +566,9 @@ impl Networks {
         if let Some(c) = c {
             self.save_ctr(id, Some(&c));
         }
+        for n in &nets {
+            self.emit("connect", n, Some(id));
+        }
         Ok(())
     }
 
@@ -582,6 +585,18 @@ impl Networks {
         for e in &a.endpoints {
             if let Err(err) = self.nl.delete_link(&e.host_if).await {
                 tracing::debug!(id, error = %err, "deleting veth");
+            }
+            if a.pid != 0 {
+                let n = self
+                    .state
+                    .lock()
+                    .expect("net lock")
+                    .nets
+                    .get(&e.net)
+                    .cloned();
+                if let Some(n) = n {
+                    self.emit("disconnect", &n, Some(id));
+                }
             }
         }
         if !a.ports.is_empty() {

@@ -176,6 +176,7 @@ pub struct Networks {
     dir: PathBuf,
     table: String,
     pub(crate) nl: Netlink,
+    events: Arc<crate::events::Events>,
     pub(crate) state: Mutex<State>,
     /// Serialises create/remove/attach against each other (IPAM decisions).
     pub(crate) op: tokio::sync::Mutex<()>,
@@ -193,7 +194,11 @@ pub(crate) fn random_hex(n: usize) -> String {
 impl Networks {
     /// Loads persisted networks and endpoints, creates the predefined networks, and
     /// re-applies bridges, rules and DNS servers.
-    pub async fn open(data_root: &std::path::Path, cfg: NetConfig) -> anyhow::Result<Arc<Self>> {
+    pub async fn open(
+        data_root: &std::path::Path,
+        cfg: NetConfig,
+        events: Arc<crate::events::Events>,
+    ) -> anyhow::Result<Arc<Self>> {
         let dir = data_root.join("networks");
         std::fs::create_dir_all(dir.join("containers"))?;
         let table = if cfg.bridge == "berth0" || cfg.bridge == "none" {
@@ -236,6 +241,7 @@ impl Networks {
             dir,
             table,
             nl,
+            events,
             state: Mutex::new(State {
                 nets,
                 ctrs,
@@ -247,6 +253,17 @@ impl Networks {
         this.ensure_predefined().await?;
         this.restore_kernel().await?;
         Ok(this)
+    }
+
+    /// A network event (`create`, `destroy`, `connect`, `disconnect`) as Docker's.
+    pub(crate) fn emit(&self, action: &str, net: &NetRecord, container: Option<&str>) {
+        let mut attrs = BTreeMap::new();
+        attrs.insert("name".to_owned(), net.name.clone());
+        attrs.insert("type".to_owned(), net.driver.clone());
+        if let Some(c) = container {
+            attrs.insert("container".to_owned(), c.to_owned());
+        }
+        self.events.publish("network", action, &net.id, attrs);
     }
 
     fn save_net(&self, r: &NetRecord) -> Result<(), ApiError> {
@@ -814,6 +831,7 @@ impl Networks {
             return Err(e);
         }
         self.start_dns(&id).await;
+        self.emit("create", &r, None);
         Ok((id, name))
     }
 
@@ -865,6 +883,7 @@ impl Networks {
         let _ = self.nl.delete_link(&n.bridge).await;
         let br = n.bridge.clone();
         let _ = tokio::task::spawn_blocking(move || nft::disallow_forward(&br)).await;
+        self.emit("destroy", &n, None);
         Ok(())
     }
 
