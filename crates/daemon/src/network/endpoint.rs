@@ -107,6 +107,22 @@ impl Networks {
             // (where a 404 would make the CLI try to pull the image).
             let n = match super::find_in(&st.nets, net) {
                 Ok(n) => n,
+                // `--bridge none`: the default network mode has no network, as in Docker.
+                Err(_) if net == "bridge" && matches!(mode.as_str(), "" | "default") => {
+                    drop(st);
+                    let c = CtrNet {
+                        name: name.to_owned(),
+                        wants: vec![],
+                        active: None,
+                    };
+                    self.save_ctr(id, Some(&c));
+                    self.state
+                        .lock()
+                        .expect("net lock")
+                        .ctrs
+                        .insert(id.to_owned(), c);
+                    return Ok(());
+                }
                 Err(_) => {
                     wants.push(Want {
                         net: net.to_owned(),

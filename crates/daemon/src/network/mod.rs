@@ -250,8 +250,14 @@ impl Networks {
             }),
             op: tokio::sync::Mutex::new(()),
         });
-        this.ensure_predefined().await?;
-        this.restore_kernel().await?;
+        // Networking problems (no nft binary, a taken bridge name) must not keep the rest
+        // of the daemon down: they are logged, and the affected networks fail at use.
+        if let Err(e) = this.ensure_predefined().await {
+            tracing::error!(error = %format!("{e:#}"), "setting up the predefined networks");
+        }
+        if let Err(e) = this.restore_kernel().await {
+            tracing::error!(error = %format!("{e:#}"), "restoring networks");
+        }
         Ok(this)
     }
 
