@@ -165,7 +165,6 @@ impl Containers {
     pub(crate) async fn handle_exit(self: &Arc<Self>, c: &Arc<Ctr>, status: ExitStatus) {
         let shim = self.shim(&c.id);
         let _ = shim.shutdown().await;
-        self.net.release(&c.id).await;
         let bundle = self.paths.bundle(&c.id);
         let b2 = bundle.clone();
         let _ = tokio::task::spawn_blocking(move || cleanup_bundle(&b2)).await;
@@ -177,6 +176,9 @@ impl Containers {
             r.state.finished_at = status.exited_at.clone();
             r.host_config.auto_remove.unwrap_or(false)
         });
+        // After the state (inspect shows it exited at once), before the waiters (a `run`
+        // right after finds the addresses and ports free).
+        self.net.release(&c.id).await;
         if status.oom_killed {
             self.emit(c, "oom", &[]);
         }
