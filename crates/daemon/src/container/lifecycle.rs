@@ -144,14 +144,17 @@ impl Containers {
         if sig == 9 || sig == 15 || sig == 2 {
             self.update(&c, |r| r.manually_stopped = true);
         }
+        let seq = c.exits.borrow().seq;
         self.shim(&c.id)
             .kill(sig, sig == 9)
             .await
             .map_err(|e| ApiError::internal(format!("Cannot kill container: {key}: {e}")))?;
+        self.emit(&c, "kill", &[("signal", sig.to_string())]);
         if sig == 9 {
             let _ = self.thaw(&c).await;
+            // As moby's Kill: SIGKILL returns once the container is no longer running.
+            let _ = Self::wait_exit_after(&c, seq, Some(Duration::from_secs(2))).await;
         }
-        self.emit(&c, "kill", &[("signal", sig.to_string())]);
         Ok(())
     }
 
