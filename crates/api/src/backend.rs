@@ -289,3 +289,27 @@ pub trait ArchiveBackend: Send + Sync {
         body: BoxStream<std::io::Result<Bytes>>,
     ) -> ApiResult<()>;
 }
+
+/// `/networks`: the network service.
+#[async_trait]
+pub trait NetworkBackend: Send + Sync {
+    async fn list(&self, filters: Filters) -> ApiResult<Vec<bollard_stubs::models::Network>>;
+    async fn inspect(&self, id: &str) -> ApiResult<bollard_stubs::models::Network>;
+    async fn create(
+        &self,
+        req: bollard_stubs::models::NetworkCreateRequest,
+    ) -> ApiResult<bollard_stubs::models::NetworkCreateResponse>;
+    async fn remove(&self, id: &str) -> ApiResult<()>;
+    /// Returns the names of the removed networks.
+    async fn prune(&self, filters: Filters) -> ApiResult<Vec<String>>;
+    async fn connect(
+        &self,
+        id: &str,
+        req: bollard_stubs::models::NetworkConnectRequest,
+    ) -> ApiResult<()>;
+    async fn disconnect(
+        &self,
+        id: &str,
+        req: bollard_stubs::models::NetworkDisconnectRequest,
+    ) -> ApiResult<()>;
+}

@@ -36,6 +36,7 @@ pub struct Backends {
     pub stats: Arc<dyn StatsBackend>,
     pub volumes: Arc<dyn VolumeBackend>,
     pub archive: Arc<dyn ArchiveBackend>,
+    pub networks: Arc<dyn NetworkBackend>,
 }
 
 /// The full Docker Engine API router: `/vX.Y/...` and unversioned paths alike.
@@ -52,6 +53,7 @@ pub fn router(backends: Backends) -> Router {
         .merge(routes::stats::router(backends.stats.clone()))
         .merge(routes::volumes::router(backends.volumes.clone()))
         .merge(routes::archive::router(backends.archive.clone()))
+        .merge(routes::networks::router(backends.networks.clone()))
         .fallback(routes::not_found);
     Router::new()
         .fallback_service(inner)

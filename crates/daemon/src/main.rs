@@ -8,6 +8,7 @@ mod exec_watch;
 mod fsutil;
 mod images;
 mod names;
+mod network;
 mod paths;
 mod restore;
 mod storage;
@@ -54,6 +55,21 @@ struct Args {
     /// The berth-shim binary (default: next to berthd).
     #[arg(long, env = "BERTH_SHIM")]
     shim: Option<PathBuf>,
+    /// The default bridge's interface name ("none": no default bridge).
+    #[arg(short = 'b', long, default_value = "berth0")]
+    bridge: String,
+    /// The default bridge's address and prefix (e.g. 10.88.0.1/24).
+    #[arg(long)]
+    bip: Option<String>,
+    /// Address pools for new networks: base=CIDR,size=N (repeatable).
+    #[arg(long = "default-address-pool")]
+    default_address_pool: Vec<String>,
+    /// MTU of bridges and container interfaces (0: kernel default).
+    #[arg(long, default_value_t = 0)]
+    mtu: u32,
+    /// Resolver configuration containers inherit and the embedded DNS forwards to.
+    #[arg(long, default_value = "/etc/resolv.conf", hide = true)]
+    resolv_conf: PathBuf,
 }
 
 fn socket_path(host: &str) -> Result<PathBuf> {
@@ -137,11 +153,34 @@ async fn run(args: Args) -> Result<()> {
     let events = events::Events::new();
     let volumes = volumes::Volumes::open(&args.data_root, events.clone())
         .context("opening the volume store")?;
+    let pools = if args.default_address_pool.is_empty() {
+        berth_network::ipam::Pool::docker_defaults()
+    } else {
+        args.default_address_pool
+            .iter()
+            .map(|p| berth_network::ipam::Pool::parse(p))
+            .collect::<Result<Vec<_>, _>>()
+            .context("invalid --default-address-pool")?
+    };
+    let networks = network::Networks::open(
+        &args.data_root,
+        network::NetConfig {
+            bridge: args.bridge.clone(),
+            bip: args.bip.clone(),
+            pools,
+            resolv_conf: args.resolv_conf.clone(),
+            mtu: args.mtu,
+        },
+        events.clone(),
+    )
+    .await
+    .context("setting up networking")?;
     let containers = container::Containers::new(
         paths.clone(),
         store.clone(),
         events.clone(),
         volumes.clone(),
+        networks.clone(),
     );
     restore::restore(&containers).await;
     container::remove_stale_copy_dirs(&paths);
@@ -166,6 +205,10 @@ async fn run(args: Args) -> Result<()> {
         stats: Arc::new(container::StatsApi::new(containers.clone())),
         volumes: Arc::new(container::VolumeApi(containers.clone())),
         archive: Arc::new(container::ArchiveApi(containers.clone())),
+        networks: Arc::new(network::NetworkApi {
+            nets: networks.clone(),
+            ctrs: containers.clone(),
+        }),
     };
 
     if let Some(d) = sock.parent() {

@@ -68,5 +68,14 @@ pub async fn restore(containers: &Arc<Containers>) {
         }
     }
     containers.start_policy_containers(&stopped);
+    let mut running = std::collections::BTreeSet::new();
+    let mut existing = std::collections::BTreeSet::new();
+    for c in containers.all() {
+        existing.insert(c.id.clone());
+        if c.status().is_running() {
+            running.insert(c.id.clone());
+        }
+    }
+    containers.net.reconcile(&running, &existing).await;
     tracing::info!(live, "restored containers");
 }

@@ -20,6 +20,8 @@
 //! `Drop` stops the daemon (SIGTERM, then SIGKILL) and force-cleans everything it started:
 //! processes in its containers' cgroups or mentioning its roots, mounts under its roots,
 //! the roots themselves and its containers' cgroup directories.
+pub mod net;
+
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -126,12 +128,21 @@ pub struct Daemon {
     /// The daemon's stderr.
     pub log_file: PathBuf,
     child: Option<Child>,
+    /// berthd only: its bridge name and address pool.
+    pub net: Option<net::NetIdentity>,
+    /// Extra daemon flags ([`Daemon::start_with_args`]).
+    extra_args: Vec<String>,
 }
 
 impl Daemon {
     /// Starts the daemon selected by `BERTH_E2E_REFERENCE` and waits for `/_ping`.
     pub fn start() -> Daemon {
         Daemon::start_with(Options::default())
+    }
+
+    /// Starts the daemon with extra flags (berthd-only flags when `kind` is berthd).
+    pub fn start_with_args(args: &[&str]) -> Daemon {
+        Daemon::start_inner(Kind::from_env(), Options::default(), args)
     }
 
     pub fn start_with(opts: Options) -> Daemon {
@@ -141,6 +152,10 @@ impl Daemon {
     /// Starts a daemon of the given kind whatever `BERTH_E2E_REFERENCE` says, for tests
     /// that drive berthd and dockerd side by side (interop). Each has its own roots.
     pub fn start_kind(kind: Kind, opts: Options) -> Daemon {
+        Daemon::start_inner(kind, opts, &[])
+    }
+
+    fn start_inner(kind: Kind, opts: Options, extra: &[&str]) -> Daemon {
         let root = tempfile::Builder::new()
             .prefix("be")
             .tempdir_in("/tmp")
@@ -155,11 +170,14 @@ impl Daemon {
             pidfile: root.join("pid"),
             docker_config: root.join("cfg"),
             log_file: root.join("daemon.log"),
+            net: (kind == Kind::Berthd).then(|| net::identity_for(&root)),
+            extra_args: Vec::new(),
             root,
             child: None,
         };
         std::fs::create_dir_all(&d.docker_config).expect("docker config dir");
         let mut d = d;
+        d.extra_args = extra.iter().map(|s| s.to_string()).collect();
         d.spawn();
         d
     }
@@ -186,6 +204,10 @@ impl Daemon {
                 assert!(bin.exists(), "{} not found: build with `cargo build --workspace --bins` or set BERTH_BIN_DIR", bin.display());
                 let mut c = Command::new(bin);
                 c.arg("--log-level").arg("debug");
+                if let Some(n) = &self.net {
+                    c.args(n.args());
+                }
+                c.args(&self.extra_args);
                 c
             }
             Kind::Dockerd => {
@@ -552,6 +574,9 @@ impl Drop for Daemon {
             );
         }
         self.stop();
+        if let Some(n) = &self.net {
+            net::cleanup(n, &self.data_root);
+        }
         self.cleanup();
     }
 }

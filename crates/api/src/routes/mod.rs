@@ -6,6 +6,7 @@ pub mod events;
 pub mod exec;
 pub mod filesystem;
 pub mod images;
+pub mod networks;
 pub mod stats;
 pub mod storage;
 pub mod system;

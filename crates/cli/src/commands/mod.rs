@@ -13,6 +13,7 @@ pub mod images;
 pub mod inspect;
 pub mod logs;
 pub mod mounts;
+pub mod network;
 pub mod prune;
 pub mod ps;
 pub mod run;
@@ -131,6 +132,11 @@ pub enum Command {
     /// Manage images
     #[command(subcommand)]
     Image(ImageCommand),
+    /// Manage networks
+    #[command(subcommand)]
+    Network(network::NetworkCommand),
+    /// List port mappings or a specific mapping for the container
+    Port(network::PortArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -185,6 +191,8 @@ pub enum ContainerCommand {
     Prune(prune::ContainerPruneArgs),
     /// Copy files/folders between a container and the local filesystem
     Cp(cp::CpArgs),
+    /// List port mappings or a specific mapping for the container
+    Port(network::PortArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -497,6 +505,10 @@ pub async fn dispatch(cli: Cli) -> Result<i32> {
         Command::System(SystemCommand::Info(a)) => system::info(cli.host.as_deref(), a).await,
         Command::Info(a) => system::info(cli.host.as_deref(), a).await,
         Command::Version(a) => system::version(cli.host.as_deref(), a).await,
+        Command::Network(c) => network::run(connect().await?, c).await,
+        Command::Port(a) | Command::Container(ContainerCommand::Port(a)) => {
+            network::port(connect().await?, a).await
+        }
     }
 }
 

@@ -84,6 +84,33 @@ pub struct RunArgs {
     /// Connect a container to a network
     #[arg(long = "network", alias = "net")]
     pub network: Option<String>,
+    /// IPv4 address (e.g., 172.30.100.104)
+    #[arg(long)]
+    pub ip: Option<String>,
+    /// IPv6 address (e.g., 2001:db8::33)
+    #[arg(long)]
+    pub ip6: Option<String>,
+    /// Add network-scoped alias for the container
+    #[arg(long = "network-alias", alias = "net-alias", value_name = "list")]
+    pub network_alias: Vec<String>,
+    /// Add link to another container
+    #[arg(long, value_name = "list")]
+    pub link: Vec<String>,
+    /// Set custom DNS servers
+    #[arg(long, value_name = "list")]
+    pub dns: Vec<String>,
+    /// Set custom DNS search domains
+    #[arg(long = "dns-search", value_name = "list")]
+    pub dns_search: Vec<String>,
+    /// Set DNS options
+    #[arg(long = "dns-option", alias = "dns-opt", value_name = "list")]
+    pub dns_option: Vec<String>,
+    /// Container NIS domain name
+    #[arg(long)]
+    pub domainname: Option<String>,
+    /// Publish all exposed ports to random ports
+    #[arg(short = 'P', long = "publish-all")]
+    pub publish_all: bool,
     /// Set meta data on a container
     #[arg(short = 'l', long = "label", value_name = "list")]
     pub label: Vec<String>,
@@ -407,14 +434,46 @@ fn parse_ports(
             [c, h, ip] => (*c, *h, *ip),
             _ => bail!("invalid port format: {p}"),
         };
-        if ctr.is_empty() || ctr.parse::<u16>().is_err() {
+        // Ranges as docker's nat.ParsePortSpec: `8000-8001:80-81` pairs them up,
+        // `8000-8010:80` lets the daemon pick one of the host ports.
+        let range = |s: &str| -> Option<(u16, u16)> {
+            match s.split_once('-') {
+                Some((a, b)) => {
+                    let (a, b) = (a.parse::<u16>().ok()?, b.parse::<u16>().ok()?);
+                    (a <= b).then_some((a, b))
+                }
+                None => s.parse::<u16>().ok().map(|p| (p, p)),
+            }
+        };
+        let Some((c0, c1)) = range(ctr).filter(|_| !ctr.is_empty()) else {
             bail!("invalid containerPort: {ctr}");
+        };
+        let host = if host_port.is_empty() {
+            None
+        } else {
+            Some(range(host_port).ok_or_else(|| anyhow::anyhow!("invalid hostPort: {host_port}"))?)
+        };
+        let count = c1 - c0;
+        if let Some((h0, h1)) = host {
+            if count != 0 && h1 - h0 != count {
+                bail!(
+                    "invalid ranges specified for container and host Ports: {ctr} and {host_port}"
+                );
+            }
         }
-        let key = format!("{ctr}/{proto}");
-        exposed.insert(key.clone(), json!({}));
-        bindings.entry(key).or_default().push(
-            json!({"HostIp": ip.trim_matches(|c| c == '[' || c == ']'), "HostPort": host_port}),
-        );
+        for i in 0..=count {
+            let key = format!("{}/{proto}", c0 + i);
+            let hp = match host {
+                Some((h0, h1)) if count == 0 && h0 != h1 => format!("{h0}-{h1}"),
+                Some((h0, _)) => (h0 + i).to_string(),
+                None => String::new(),
+            };
+            exposed.insert(key.clone(), json!({}));
+            bindings
+                .entry(key)
+                .or_default()
+                .push(json!({"HostIp": ip.trim_matches(|c| c == '[' || c == ']'), "HostPort": hp}));
+        }
     }
     let bindings = bindings
         .into_iter()
@@ -480,6 +539,9 @@ pub fn create_body(a: &RunArgs) -> Result<Value> {
     let mut config = Map::new();
     if let Some(h) = &a.hostname {
         config.insert("Hostname".into(), json!(h));
+    }
+    if let Some(d) = &a.domainname {
+        config.insert("Domainname".into(), json!(d));
     }
     config.insert("User".into(), json!(a.user.clone().unwrap_or_default()));
     config.insert("AttachStdin".into(), json!(attach_stdin));
@@ -548,6 +610,21 @@ pub fn create_body(a: &RunArgs) -> Result<Value> {
     if !a.add_host.is_empty() {
         host.insert("ExtraHosts".into(), json!(a.add_host));
     }
+    if !a.link.is_empty() {
+        host.insert("Links".into(), json!(a.link));
+    }
+    if !a.dns.is_empty() {
+        host.insert("Dns".into(), json!(a.dns));
+    }
+    if !a.dns_search.is_empty() {
+        host.insert("DnsSearch".into(), json!(a.dns_search));
+    }
+    if !a.dns_option.is_empty() {
+        host.insert("DnsOptions".into(), json!(a.dns_option));
+    }
+    if a.publish_all {
+        host.insert("PublishAllPorts".into(), json!(true));
+    }
     host.insert("Privileged".into(), json!(a.privileged));
     host.insert("ReadonlyRootfs".into(), json!(a.read_only));
     if a.init {
@@ -575,11 +652,32 @@ pub fn create_body(a: &RunArgs) -> Result<Value> {
     body.insert("HostConfig".into(), Value::Object(host));
     let mut endpoints = Map::new();
     if let Some(n) = &a.network {
-        if !matches!(n.as_str(), "none" | "host" | "default" | "bridge")
-            && !n.starts_with("container:")
-        {
-            endpoints.insert(n.clone(), json!({}));
+        if !matches!(n.as_str(), "none" | "host" | "default") && !n.starts_with("container:") {
+            let mut ipam = Map::new();
+            if let Some(ip) = &a.ip {
+                ipam.insert("IPv4Address".into(), json!(ip));
+            }
+            if let Some(ip) = &a.ip6 {
+                ipam.insert("IPv6Address".into(), json!(ip));
+            }
+            let mut ep = Map::new();
+            if !ipam.is_empty() {
+                ep.insert("IPAMConfig".into(), Value::Object(ipam));
+            }
+            if !a.network_alias.is_empty() {
+                ep.insert("Aliases".into(), json!(a.network_alias));
+            }
+            endpoints.insert(n.clone(), Value::Object(ep));
         }
+    } else if a.ip.is_some() || a.ip6.is_some() || !a.network_alias.is_empty() {
+        let mut ep = Map::new();
+        if let Some(ip) = &a.ip {
+            ep.insert("IPAMConfig".into(), json!({"IPv4Address": ip}));
+        }
+        if !a.network_alias.is_empty() {
+            ep.insert("Aliases".into(), json!(a.network_alias));
+        }
+        endpoints.insert("default".into(), Value::Object(ep));
     }
     body.insert(
         "NetworkingConfig".into(),

@@ -163,6 +163,7 @@ impl Containers {
             )));
         }
         self.update(&c, |r| r.name = new.to_owned());
+        self.net.renamed(&c.id, new);
         self.emit(&c, "rename", &[("oldName", format!("/{old}"))]);
         Ok(())
     }

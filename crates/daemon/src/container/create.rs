@@ -226,6 +226,18 @@ impl Containers {
                 "Conflict. The container name \"/{name}\" is already in use by container \"{owner}\". You have to remove (or rename) that container to be able to reuse that name."
             )));
         }
+        let endpoints = body
+            .networking_config
+            .as_ref()
+            .and_then(|n| n.endpoints_config.clone())
+            .unwrap_or_default();
+        if let Err(e) = self
+            .check_container_mode(&rec.host_config)
+            .and_then(|_| self.net.register(&id, &name, &rec.host_config, &endpoints))
+        {
+            self.discard_created(&id);
+            return Err(e);
+        }
         let c = self.insert(rec);
         drop(pending);
         self.emit(&c, "create", &[]);
@@ -343,13 +355,9 @@ fn merge_config(
 fn validate_host_config(h: &mut HostConfig) -> Result<(), ApiError> {
     let mode = h.network_mode.clone().unwrap_or_default();
     match mode.as_str() {
-        "" | "default" => h.network_mode = Some("none".into()),
-        "none" | "host" => {}
-        "bridge" => return Err(ApiError::not_found("network bridge not found: bridge networking is not available yet, use --network none or host")),
-        other if other.starts_with("container:") => {
-            return Err(ApiError::new(ErrorKind::NotImplemented, "network mode container:<id> is not supported yet"))
-        }
-        other => return Err(ApiError::not_found(format!("network {other} not found"))),
+        "" => h.network_mode = Some("default".into()),
+        // Networks by name and container:<id> are checked by the network service.
+        _ => {}
     }
     let mut lc = h.log_config.clone().unwrap_or_default();
     super::start::validate_log_config(&mut lc)?;

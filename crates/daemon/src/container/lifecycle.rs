@@ -304,6 +304,8 @@ impl Containers {
         })
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?;
+        self.net.release(&c.id).await;
+        self.net.forget(&c.id);
         if let Err(e) = res {
             self.update(&c, |r| r.state.status = Status::Dead);
             return Err(ApiError::internal(format!(

@@ -8,6 +8,7 @@ mod fs;
 mod health;
 mod lifecycle;
 mod logs;
+mod netmode;
 mod options;
 mod restart;
 mod start;
@@ -191,6 +192,7 @@ pub struct Containers {
     pub(crate) store: Arc<berth_store::Store>,
     pub(crate) events: Arc<crate::events::Events>,
     pub(crate) volumes: Arc<crate::volumes::Volumes>,
+    pub(crate) net: Arc<crate::network::Networks>,
     map: RwLock<HashMap<String, Arc<Ctr>>>,
 }
 
@@ -200,12 +202,14 @@ impl Containers {
         store: Arc<berth_store::Store>,
         events: Arc<crate::events::Events>,
         volumes: Arc<crate::volumes::Volumes>,
+        net: Arc<crate::network::Networks>,
     ) -> Arc<Self> {
         Arc::new(Self {
             paths,
             store,
             events,
             volumes,
+            net,
             map: RwLock::new(HashMap::new()),
         })
     }

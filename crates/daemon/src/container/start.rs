@@ -107,25 +107,46 @@ impl Containers {
         let b2 = bundle.clone();
         let joins = self.resolve_joins(&rec.host_config)?;
         let volumes = self.volumes.clone();
+        let joined = self.joined_netns(rec)?;
+        let plan = self
+            .net
+            .prepare(&rec.id, &rec.config, &rec.host_config)
+            .await?;
+        let netns = joined.as_ref().map(|j| j.0.clone());
+        let dir = self.paths.container_dir(&rec.id);
+        let joined_dir = joined.map(|j| j.1);
         let prepared = tokio::task::spawn_blocking(move || {
-            prepare_bundle(&this_paths, &store, &rec2, &b2, joins, &volumes)
+            prepare_bundle(&this_paths, &store, &rec2, &b2, joins, &volumes, netns)?;
+            super::netmode::write_net_files(&dir, &plan, joined_dir.as_deref())
         })
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?;
         if let Err(e) = prepared {
             cleanup_bundle(&bundle);
             self.release_volumes(c);
+            self.net.release(&rec.id).await;
             return Err(e);
         }
         let pid = match client::spawn(&self.paths.shim_bin, &bundle).await {
             Ok(pid) => pid,
             Err(e) => {
                 cleanup_bundle(&bundle);
+                self.release_volumes(c);
+                self.net.release(&rec.id).await;
                 return Err(shim_create_error(e));
             }
         };
         super::options::after_create(&rec.id, &rec.host_config);
         let shim = self.shim(&rec.id);
+        if let Err(e) = self.net.activate(&rec.id, pid).await {
+            let _ = shim.kill(9, true).await;
+            let _ = shim.wait().await;
+            let _ = shim.shutdown().await;
+            cleanup_bundle(&bundle);
+            self.release_volumes(c);
+            self.net.release(&rec.id).await;
+            return Err(e);
+        }
         let pending: Vec<_> = std::mem::take(&mut *c.pending.lock().expect("pending lock"));
         for p in pending {
             match shim.attach(p.stdin, p.stdout, p.stderr).await {
@@ -140,6 +161,8 @@ impl Containers {
             let _ = shim.wait().await;
             let _ = shim.shutdown().await;
             cleanup_bundle(&bundle);
+            self.release_volumes(c);
+            self.net.release(&rec.id).await;
             return Err(shim_create_error(e));
         }
         let _ = rootfs;
@@ -187,6 +210,9 @@ impl Containers {
             r.host_config.auto_remove.unwrap_or(false)
         });
         let restarting = self.schedule_restart(c);
+        // After the state (inspect shows it exited at once), before the waiters (a `run`
+        // right after finds the addresses and ports free).
+        self.net.release(&c.id).await;
         if status.oom_killed {
             self.emit(c, "oom", &[]);
         }
@@ -260,6 +286,7 @@ fn prepare_bundle(
     bundle: &Path,
     joins: super::options::Joins,
     volumes: &crate::volumes::Volumes,
+    netns: Option<PathBuf>,
 ) -> Result<(), ApiError> {
     let rootfs = bundle.join("rootfs");
     // A leftover from a crash: start clean.
@@ -292,6 +319,7 @@ fn prepare_bundle(
     }
     let network = match hc.network_mode.as_deref() {
         Some("host") => NetworkMode::Host,
+        _ if netns.is_some() => NetworkMode::Path(netns.expect("netns")),
         _ => NetworkMode::None,
     };
     let hostname = cfg.hostname.clone().unwrap_or_default();

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use berth_api::models::{
     ContainerInspectResponse, ContainerState, ContainerStateStatusEnum, ContainerSummary,
     ContainerSummaryHostConfig, ContainerSummaryNetworkSettings, ContainerSummaryStateEnum,
-    DriverData, MountPoint, NetworkSettings,
+    DriverData, MountPoint,
 };
 use berth_api::{ApiError, ListOptions};
 
@@ -201,9 +201,6 @@ fn matches_filters(
                         .starts_with(v.as_str())
                     || rec.image.split(':').next() == Some(v.as_str())
             }),
-            "network" => vals
-                .iter()
-                .any(|v| rec.host_config.network_mode.as_deref() == Some(v.as_str())),
             "health" => vals.iter().any(|v| super::health::filter_matches(rec, v)),
             // A mount by volume name or destination (moby's `volume` filter).
             "volume" => vals.iter().any(|v| {
@@ -211,6 +208,8 @@ fn matches_filters(
                     .iter()
                     .any(|m| (m.typ == "volume" && m.name == *v) || m.destination == *v)
             }),
+            // Matched by the caller against the network service.
+            "network" => true,
             // before/since are applied by the caller; the rest match nothing berth has yet.
             _ => true,
         };
@@ -270,6 +269,12 @@ impl Containers {
             if !matches_filters(&rec, &opts.filters, &names) {
                 continue;
             }
+            if let Some(nets) = opts.filters.get("network").filter(|v| !v.is_empty()) {
+                let mode = rec.host_config.network_mode.as_deref().unwrap_or("");
+                if !self.net.attached_to(&rec.id, mode, nets) {
+                    continue;
+                }
+            }
             out.push(self.summary(&rec));
             if opts.limit.is_some_and(|l| out.len() >= l) {
                 break;
@@ -284,6 +289,12 @@ impl Containers {
             .network_mode
             .clone()
             .unwrap_or_else(|| "none".into());
+        let (net_map, ports) = self.net.summary(
+            &rec.id,
+            &net,
+            &exposed_keys(rec),
+            rec.state.status.is_running(),
+        );
         ContainerSummary {
             id: Some(rec.id.clone()),
             names: Some(vec![format!("/{}", rec.name)]),
@@ -291,7 +302,7 @@ impl Containers {
             image_id: Some(rec.image_id.clone()),
             command: Some(command_line(rec)),
             created: parse_time(&rec.created).map(|t| t.timestamp()),
-            ports: Some(vec![]),
+            ports: Some(ports),
             labels: Some(rec.config.labels.clone().unwrap_or_default()),
             state: Some(summary_state(rec.state.status)),
             status: Some(status_text(rec)),
@@ -300,7 +311,7 @@ impl Containers {
                 ..Default::default()
             }),
             network_settings: Some(ContainerSummaryNetworkSettings {
-                networks: Some(HashMap::from([(net, Default::default())])),
+                networks: Some(net_map),
             }),
             mounts: Some(mounts(rec)),
             ..Default::default()
@@ -394,17 +405,43 @@ impl Containers {
             }),
             mounts: Some(mounts(&rec)),
             config: Some(rec.config.clone()),
-            network_settings: Some(NetworkSettings {
-                bridge: Some(String::new()),
-                sandbox_id: Some(String::new()),
-                sandbox_key: Some(String::new()),
-                ports: Some(HashMap::new()),
-                networks: Some(HashMap::from([(net, Default::default())])),
-                ..Default::default()
-            }),
+            network_settings: Some(self.net.container_settings(
+                &rec.id,
+                &net,
+                &exposed_keys(&rec),
+                rec.state.status.is_running(),
+            )),
             ..Default::default()
         })
     }
+}
+
+/// The container's exposed ports as `port/proto` keys.
+fn exposed_keys(rec: &Record) -> Vec<String> {
+    let mut v: Vec<String> = rec
+        .config
+        .exposed_ports
+        .as_ref()
+        .map(|e| e.keys().cloned().collect())
+        .unwrap_or_default();
+    for k in rec
+        .host_config
+        .port_bindings
+        .clone()
+        .unwrap_or_default()
+        .keys()
+    {
+        let k = if k.contains('/') {
+            k.clone()
+        } else {
+            format!("{k}/tcp")
+        };
+        if !v.contains(&k) {
+            v.push(k);
+        }
+    }
+    v.sort();
+    v
 }
 
 #[cfg(test)]

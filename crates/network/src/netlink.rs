@@ -1,0 +1,349 @@
+//! The bridge driver's kernel side, over rtnetlink: bridges with their gateway addresses,
+//! veth pairs whose container end is created directly in the container's network
+//! namespace, and the container end's addresses, default routes and loopback.
+use std::net::IpAddr;
+use std::os::fd::AsRawFd;
+use std::path::Path;
+
+use futures_util::TryStreamExt;
+use ipnet::IpNet;
+use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags};
+use rtnetlink::packet_route::link::{InfoData, InfoVeth};
+use rtnetlink::{
+    Handle, LinkBridge, LinkBridgePort, LinkMessageBuilder, LinkUnspec, LinkVeth,
+    RouteMessageBuilder,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum NetlinkError {
+    #[error("netlink: {what}")]
+    Netlink {
+        what: String,
+        #[source]
+        source: rtnetlink::Error,
+    },
+    #[error("{what}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("no link named {0}")]
+    NoLink(String),
+}
+
+fn nl(what: impl Into<String>) -> impl FnOnce(rtnetlink::Error) -> NetlinkError {
+    let what = what.into();
+    move |source| NetlinkError::Netlink { what, source }
+}
+
+/// Whether a netlink error is the kernel's EEXIST.
+fn is_exists(e: &rtnetlink::Error) -> bool {
+    matches!(e, rtnetlink::Error::NetlinkError(m) if m.raw_code() == -libc::EEXIST)
+}
+
+fn is_not_found(e: &rtnetlink::Error) -> bool {
+    matches!(e, rtnetlink::Error::NetlinkError(m) if m.raw_code() == -libc::ENODEV || m.raw_code() == -libc::ENOENT)
+}
+
+/// One endpoint's container side.
+#[derive(Debug, Clone)]
+pub struct EndpointLink {
+    /// Host-side veth name (attached to the bridge).
+    pub host_if: String,
+    /// Interface name inside the container (`eth0`, `eth1`, ...).
+    pub ctr_if: String,
+    pub mac: [u8; 6],
+    /// Addresses with the subnet's prefix length.
+    pub addrs: Vec<IpNet>,
+    /// Gateways for default routes (one per family), unless the network is internal.
+    pub gateways: Vec<IpAddr>,
+    pub mtu: u32,
+}
+
+/// A host-namespace rtnetlink handle.
+#[derive(Clone)]
+pub struct Netlink {
+    handle: Handle,
+}
+
+impl Netlink {
+    /// Opens a connection in the current (host) network namespace; needs a tokio runtime.
+    pub fn open() -> Result<Self, NetlinkError> {
+        let (conn, handle, _) = rtnetlink::new_connection().map_err(|source| NetlinkError::Io {
+            what: "opening a netlink socket".into(),
+            source,
+        })?;
+        tokio::spawn(conn);
+        Ok(Self { handle })
+    }
+
+    pub async fn link_index(&self, name: &str) -> Result<Option<u32>, NetlinkError> {
+        let mut links = self
+            .handle
+            .link()
+            .get()
+            .match_name(name.to_owned())
+            .execute();
+        match links.try_next().await {
+            Ok(Some(m)) => Ok(Some(m.header.index)),
+            Ok(None) => Ok(None),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(nl(format!("looking up {name}"))(e)),
+        }
+    }
+
+    /// Creates (or adopts) bridge `name` with `addrs`, and sets it up.
+    pub async fn ensure_bridge(
+        &self,
+        name: &str,
+        addrs: &[IpNet],
+        mtu: u32,
+    ) -> Result<(), NetlinkError> {
+        let idx = match self.link_index(name).await? {
+            Some(i) => i,
+            None => {
+                let mut b = LinkBridge::new(name);
+                if mtu > 0 {
+                    b = b.mtu(mtu);
+                }
+                match self.handle.link().add(b.build()).execute().await {
+                    Ok(()) => {}
+                    Err(e) if is_exists(&e) => {}
+                    Err(e) => return Err(nl(format!("creating bridge {name}"))(e)),
+                }
+                self.link_index(name)
+                    .await?
+                    .ok_or_else(|| NetlinkError::NoLink(name.to_owned()))?
+            }
+        };
+        for a in addrs {
+            let mut req = self.handle.address().add(idx, a.addr(), a.prefix_len());
+            if a.addr().is_ipv6() {
+                req.message_mut()
+                    .attributes
+                    .push(AddressAttribute::Flags(AddressFlags::Nodad));
+            }
+            match req.execute().await {
+                Ok(()) => {}
+                Err(e) if is_exists(&e) => {}
+                Err(e) => return Err(nl(format!("adding {a} to {name}"))(e)),
+            }
+        }
+        self.handle
+            .link()
+            .set(LinkUnspec::new_with_index(idx).up().build())
+            .execute()
+            .await
+            .map_err(nl(format!("setting {name} up")))?;
+        Ok(())
+    }
+
+    /// Deletes link `name`; a missing link is not an error.
+    pub async fn delete_link(&self, name: &str) -> Result<(), NetlinkError> {
+        let Some(idx) = self.link_index(name).await? else {
+            return Ok(());
+        };
+        match self.handle.link().del(idx).execute().await {
+            Ok(()) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) => Err(nl(format!("deleting {name}"))(e)),
+        }
+    }
+
+    /// Creates the veth pair of `ep`: the host end on `bridge`, the container end (named
+    /// `ep.ctr_if`) directly in the network namespace at `netns`, then configures the
+    /// container end (addresses, up, default routes, lo up) from inside that namespace.
+    pub async fn add_endpoint(
+        &self,
+        bridge: &str,
+        netns: &Path,
+        ep: &EndpointLink,
+    ) -> Result<(), NetlinkError> {
+        let br = self
+            .link_index(bridge)
+            .await?
+            .ok_or_else(|| NetlinkError::NoLink(bridge.to_owned()))?;
+        let ns = std::fs::File::open(netns).map_err(|source| NetlinkError::Io {
+            what: format!("opening {}", netns.display()),
+            source,
+        })?;
+        let mut peer = LinkMessageBuilder::<LinkUnspec>::new()
+            .name(ep.ctr_if.clone())
+            .address(ep.mac.to_vec())
+            .setns_by_fd(ns.as_raw_fd());
+        if ep.mtu > 0 {
+            peer = peer.mtu(ep.mtu);
+        }
+        let mut veth = LinkVeth::new(&ep.host_if, &ep.ctr_if)
+            .set_info_data(InfoData::Veth(InfoVeth::Peer(peer.build())));
+        if ep.mtu > 0 {
+            veth = veth.mtu(ep.mtu);
+        }
+        self.handle
+            .link()
+            .add(veth.build())
+            .execute()
+            .await
+            .map_err(nl(format!("creating veth {}", ep.host_if)))?;
+        let host = self
+            .link_index(&ep.host_if)
+            .await?
+            .ok_or_else(|| NetlinkError::NoLink(ep.host_if.clone()))?;
+        let res = async {
+            self.handle
+                .link()
+                .set(LinkUnspec::new_with_index(host).controller(br).up().build())
+                .execute()
+                .await
+                .map_err(nl(format!("attaching {} to {bridge}", ep.host_if)))?;
+            // Hairpin: with br_netfilter, a container's packet DNATed back to itself (its
+            // own published port) is bridged out of the port it came in on.
+            self.handle
+                .link()
+                .set_port(LinkBridgePort::new(host).hairpin(true).build())
+                .execute()
+                .await
+                .map_err(nl(format!("hairpin mode on {}", ep.host_if)))?;
+            configure_in_netns(ns, ep.clone()).await
+        }
+        .await;
+        if res.is_err() {
+            let _ = self.handle.link().del(host).execute().await;
+        }
+        res
+    }
+}
+
+/// Configures the container end from inside its namespace: a short-lived thread enters
+/// the namespace (setns only affects that thread) and runs its own netlink connection.
+async fn configure_in_netns(ns: std::fs::File, ep: EndpointLink) -> Result<(), NetlinkError> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("netns-config".into())
+        .spawn(move || {
+            let r = (|| {
+                nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).map_err(|e| {
+                    NetlinkError::Io {
+                        what: "entering the container's network namespace".into(),
+                        source: e.into(),
+                    }
+                })?;
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_io()
+                    .build()
+                    .map_err(|source| NetlinkError::Io {
+                        what: "netns runtime".into(),
+                        source,
+                    })?;
+                rt.block_on(configure_here(&ep))
+            })();
+            let _ = tx.send(r);
+        })
+        .map_err(|source| NetlinkError::Io {
+            what: "spawning the netns thread".into(),
+            source,
+        })?;
+    rx.await.unwrap_or_else(|_| {
+        Err(NetlinkError::Io {
+            what: "netns thread died".into(),
+            source: std::io::Error::other("no answer"),
+        })
+    })
+}
+
+async fn configure_here(ep: &EndpointLink) -> Result<(), NetlinkError> {
+    let (conn, handle, _) = rtnetlink::new_connection().map_err(|source| NetlinkError::Io {
+        what: "opening a netlink socket in the container".into(),
+        source,
+    })?;
+    tokio::spawn(conn);
+    let nl = Netlink { handle };
+    if let Some(lo) = nl.link_index("lo").await? {
+        nl.handle
+            .link()
+            .set(LinkUnspec::new_with_index(lo).up().build())
+            .execute()
+            .await
+            .map_err(self::nl("setting lo up"))?;
+    }
+    let idx = nl
+        .link_index(&ep.ctr_if)
+        .await?
+        .ok_or_else(|| NetlinkError::NoLink(ep.ctr_if.clone()))?;
+    for a in &ep.addrs {
+        let mut req = nl.handle.address().add(idx, a.addr(), a.prefix_len());
+        if a.addr().is_ipv6() {
+            req.message_mut()
+                .attributes
+                .push(AddressAttribute::Flags(AddressFlags::Nodad));
+        }
+        req.execute()
+            .await
+            .map_err(self::nl(format!("adding {a} to {}", ep.ctr_if)))?;
+    }
+    nl.handle
+        .link()
+        .set(LinkUnspec::new_with_index(idx).up().build())
+        .execute()
+        .await
+        .map_err(self::nl(format!("setting {} up", ep.ctr_if)))?;
+    for gw in &ep.gateways {
+        let msg = match gw {
+            IpAddr::V4(g) => RouteMessageBuilder::<std::net::Ipv4Addr>::new()
+                .gateway(*g)
+                .output_interface(idx)
+                .build(),
+            IpAddr::V6(g) => RouteMessageBuilder::<std::net::Ipv6Addr>::new()
+                .gateway(*g)
+                .output_interface(idx)
+                .build(),
+        };
+        match nl.handle.route().add(msg).execute().await {
+            Ok(()) => {}
+            // A second network's gateway: the first default route stays.
+            Err(e) if is_exists(&e) => {}
+            Err(e) => return Err(self::nl(format!("adding the default route via {gw}"))(e)),
+        }
+    }
+    Ok(())
+}
+
+/// Deletes interface `name` inside the namespace at `netns` (disconnect of a running
+/// container): deleting one end of a veth deletes both.
+pub async fn delete_in_netns(netns: &Path, name: &str) -> Result<(), NetlinkError> {
+    let ns = std::fs::File::open(netns).map_err(|source| NetlinkError::Io {
+        what: format!("opening {}", netns.display()),
+        source,
+    })?;
+    let name = name.to_owned();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let r = (|| {
+            nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).map_err(|e| {
+                NetlinkError::Io {
+                    what: "entering the container's network namespace".into(),
+                    source: e.into(),
+                }
+            })?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_io()
+                .build()
+                .map_err(|source| NetlinkError::Io {
+                    what: "netns runtime".into(),
+                    source,
+                })?;
+            rt.block_on(async {
+                let (conn, handle, _) =
+                    rtnetlink::new_connection().map_err(|source| NetlinkError::Io {
+                        what: "opening a netlink socket in the container".into(),
+                        source,
+                    })?;
+                tokio::spawn(conn);
+                Netlink { handle }.delete_link(&name).await
+            })
+        })();
+        let _ = tx.send(r);
+    });
+    rx.await.unwrap_or(Ok(()))
+}
