@@ -596,6 +596,14 @@ pub fn parse_go_duration(s: &str) -> Option<std::time::Duration> {
 mod tests {
     use super::*;
 
+    /// The whole command tree is well formed (no flag defined twice, e.g. by two flattened
+    /// argument groups): clap checks it only when a subcommand is parsed.
+    #[test]
+    fn command_tree_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
     #[test]
     fn durations_and_timestamps() {
         assert_eq!(

@@ -105,9 +105,6 @@ pub struct RunArgs {
     /// Set DNS options
     #[arg(long = "dns-option", alias = "dns-opt", value_name = "list")]
     pub dns_option: Vec<String>,
-    /// Container NIS domain name
-    #[arg(long)]
-    pub domainname: Option<String>,
     /// Publish all exposed ports to random ports
     #[arg(short = 'P', long = "publish-all")]
     pub publish_all: bool,
@@ -539,9 +536,6 @@ pub fn create_body(a: &RunArgs) -> Result<Value> {
     let mut config = Map::new();
     if let Some(h) = &a.hostname {
         config.insert("Hostname".into(), json!(h));
-    }
-    if let Some(d) = &a.domainname {
-        config.insert("Domainname".into(), json!(d));
     }
     config.insert("User".into(), json!(a.user.clone().unwrap_or_default()));
     config.insert("AttachStdin".into(), json!(attach_stdin));
