@@ -1402,3 +1402,144 @@ fn pid_ipc_uts_modes() {
     }
     assert_no_containers(&d, "namespace modes");
 }
+
+#[test]
+fn block_io_throttling() {
+    let Some(d) = setup() else { return };
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let Some((dev, rdev)) = [
+        "/dev/loop0",
+        "/dev/sda",
+        "/dev/vda",
+        "/dev/nvme0n1",
+        "/dev/xvda",
+    ]
+    .into_iter()
+    .find_map(|p| {
+        let m = std::fs::metadata(p).ok()?;
+        m.file_type().is_block_device().then(|| (p, m.rdev()))
+    }) else {
+        eprintln!("skipped: no block device on this host");
+        return;
+    };
+    let (maj, min) = (
+        (rdev >> 8) & 0xfff,
+        (rdev & 0xff) | ((rdev >> 12) & 0xfff00),
+    );
+    let rbps = format!("{dev}:1mb");
+    let wiops = format!("{dev}:100");
+    let id = d
+        .docker(&run_args(&[
+            "-d",
+            "--device-read-bps",
+            &rbps,
+            "--device-write-iops",
+            &wiops,
+            "busybox",
+            "sleep",
+            "1000",
+        ]))
+        .ok();
+    assert_eq!(
+        d.inspect(
+            &id,
+            "{{json .HostConfig.BlkioDeviceReadBps}} {{json .HostConfig.BlkioDeviceWriteIOps}} {{json .HostConfig.BlkioDeviceWriteBps}}"
+        ),
+        format!(r#"[{{"Path":"{dev}","Rate":1048576}}] [{{"Path":"{dev}","Rate":100}}] []"#)
+    );
+    if !std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        let f = |file: &str| cgroup_file(&d, "blkio", &id, file);
+        assert_eq!(
+            f("blkio.throttle.read_bps_device"),
+            format!("{maj}:{min} 1048576")
+        );
+        assert_eq!(
+            f("blkio.throttle.write_iops_device"),
+            format!("{maj}:{min} 100")
+        );
+    }
+    d.docker(&["rm", "-f", &id]).ok();
+    // Without weight support, dockerd's warning and the weight dropped; otherwise stored.
+    let o = d.docker(&[
+        "create",
+        "--network",
+        "none",
+        "--blkio-weight",
+        "300",
+        "busybox",
+    ]);
+    let id = o.ok();
+    let w = d.inspect(&id, "{{.HostConfig.BlkioWeight}}");
+    if o.stderr
+        .contains("WARNING: Your kernel does not support Block I/O weight")
+    {
+        assert_eq!(w, "0");
+    } else {
+        assert_eq!(w, "300");
+    }
+    d.docker(&["rm", &id]).ok();
+
+    let bad = [
+        (
+            "--device-read-bps",
+            dev.to_string(),
+            format!("bad format: {dev}"),
+        ),
+        (
+            "--device-read-bps",
+            format!("{dev}:x"),
+            "The correct format is <device-path>:<number>[<unit>]".to_string(),
+        ),
+        (
+            "--device-read-iops",
+            format!("{dev}:1.5"),
+            "The correct format is <device-path>:<number>. Number must be a positive integer"
+                .to_string(),
+        ),
+        (
+            "--device-write-bps",
+            "rel:1mb".to_string(),
+            "bad format for device path: rel:1mb".to_string(),
+        ),
+        (
+            "--blkio-weight-device",
+            format!("{dev}:5"),
+            format!("invalid weight for device: {dev}:5"),
+        ),
+    ];
+    for (flag, val, want) in &bad {
+        let o = d.docker(&run_args(&["--rm", flag, val, "busybox", "true"]));
+        assert_eq!(o.code, 125, "{flag} {val}: {o:?}");
+        assert!(o.stderr.contains(want.as_str()), "{flag} {val}: {o:?}");
+        if !is_reference() {
+            let o = d.berth(&[
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                flag,
+                val,
+                "busybox",
+                "true",
+            ]);
+            assert_eq!(o.code, 125, "berth {flag} {val}: {o:?}");
+            assert!(
+                o.stderr.contains(want.as_str()),
+                "berth {flag} {val}: {o:?}"
+            );
+        }
+    }
+    let o = d.docker(&run_args(&[
+        "--rm",
+        "--device-read-bps",
+        "/dev/nosuch:1mb",
+        "busybox",
+        "true",
+    ]));
+    assert!(
+        o.err()
+            .contains("stat /dev/nosuch: no such file or directory"),
+        "{o:?}"
+    );
+    assert_no_containers(&d, "blkio");
+}

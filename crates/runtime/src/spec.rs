@@ -88,6 +88,55 @@ pub struct SpecOptions {
     pub shm_source: Option<PathBuf>,
     /// `--uts host`: the host's hostname and domain name.
     pub uts_host: bool,
+    /// `--blkio-weight` and friends.
+    pub block_io: BlockIo,
+}
+
+/// Block I/O weight and throttling (`linux.resources.blockIO`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BlockIo {
+    /// 10..=1000, 0 = unset.
+    pub weight: u16,
+    /// (major, minor, weight).
+    pub weight_devices: Vec<(i64, i64, u16)>,
+    /// (major, minor, rate) in bytes or operations per second.
+    pub read_bps: Vec<(i64, i64, u64)>,
+    pub write_bps: Vec<(i64, i64, u64)>,
+    pub read_iops: Vec<(i64, i64, u64)>,
+    pub write_iops: Vec<(i64, i64, u64)>,
+}
+
+impl BlockIo {
+    fn to_json(&self) -> Option<Value> {
+        let mut b = serde_json::Map::new();
+        if self.weight > 0 {
+            b.insert("weight".into(), json!(self.weight));
+        }
+        if !self.weight_devices.is_empty() {
+            let w: Vec<Value> = self
+                .weight_devices
+                .iter()
+                .map(|(ma, mi, w)| json!({"major": ma, "minor": mi, "weight": w}))
+                .collect();
+            b.insert("weightDevice".into(), Value::Array(w));
+        }
+        for (key, list) in [
+            ("throttleReadBpsDevice", &self.read_bps),
+            ("throttleWriteBpsDevice", &self.write_bps),
+            ("throttleReadIOPSDevice", &self.read_iops),
+            ("throttleWriteIOPSDevice", &self.write_iops),
+        ] {
+            if !list.is_empty() {
+                let l: Vec<Value> = list
+                    .iter()
+                    .map(|(ma, mi, r)| json!({"major": ma, "minor": mi, "rate": r}))
+                    .collect();
+                b.insert(key.into(), Value::Array(l));
+            }
+        }
+        (!b.is_empty()).then_some(Value::Object(b))
+    }
 }
 
 /// A namespace the container gets: its own, the host's, or one joined by path.
@@ -488,6 +537,9 @@ pub fn build(opts: &SpecOptions) -> Result<oci_spec::runtime::Spec, SpecError> {
     if opts.pids_limit > 0 {
         resources["pids"] = json!({ "limit": opts.pids_limit });
     }
+    if let Some(b) = opts.block_io.to_json() {
+        resources["blockIO"] = b;
+    }
 
     // Docker containers get an open-files limit as high as the engine's own hard limit.
     let nofile = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
@@ -851,6 +903,19 @@ mod tests {
         };
         let v = serde_json::to_value(build(&o).unwrap()).unwrap();
         assert_eq!(v["process"]["oomScoreAdj"], 100);
+        let bio = SpecOptions {
+            block_io: BlockIo {
+                read_bps: vec![(7, 0, 1 << 20)],
+                write_iops: vec![(7, 0, 100)],
+                ..Default::default()
+            },
+            ..base()
+        };
+        let b = serde_json::to_value(build(&bio).unwrap()).unwrap();
+        assert_eq!(
+            b["linux"]["resources"]["blockIO"],
+            json!({"throttleReadBpsDevice": [{"major": 7, "minor": 0, "rate": 1 << 20}], "throttleWriteIOPSDevice": [{"major": 7, "minor": 0, "rate": 100}]})
+        );
         assert_eq!(v["linux"]["resources"]["memory"]["swappiness"], 10);
         assert_eq!(v["linux"]["resources"]["cpu"]["mems"], "0");
         let rules = v["linux"]["resources"]["devices"].as_array().unwrap();

@@ -80,6 +80,62 @@ pub struct ContainerOpts {
     /// UTS namespace to use
     #[arg(long = "uts", value_name = "string")]
     pub uts: Option<String>,
+    /// Block IO (relative weight), between 10 and 1000, or 0 to disable (default 0)
+    #[arg(long = "blkio-weight", value_name = "uint16")]
+    pub blkio_weight: Option<u16>,
+    /// Block IO weight (relative device weight)
+    #[arg(long = "blkio-weight-device", value_name = "list")]
+    pub blkio_weight_device: Vec<String>,
+    /// Limit read rate (bytes per second) from a device
+    #[arg(long = "device-read-bps", value_name = "list")]
+    pub device_read_bps: Vec<String>,
+    /// Limit write rate (bytes per second) to a device
+    #[arg(long = "device-write-bps", value_name = "list")]
+    pub device_write_bps: Vec<String>,
+    /// Limit read rate (IO per second) from a device
+    #[arg(long = "device-read-iops", value_name = "list")]
+    pub device_read_iops: Vec<String>,
+    /// Limit write rate (IO per second) to a device
+    #[arg(long = "device-write-iops", value_name = "list")]
+    pub device_write_iops: Vec<String>,
+}
+
+/// docker/cli `ValidateThrottleBpsDevice` / `ValidateThrottleIOpsDevice`.
+pub fn parse_throttle(val: &str, bps: bool) -> Result<Value> {
+    let (k, v) = match val.split_once(':') {
+        Some((k, v)) if !k.is_empty() => (k, v),
+        _ => bail!("bad format: {val}"),
+    };
+    if !k.starts_with("/dev/") {
+        bail!("bad format for device path: {val}");
+    }
+    let rate = if bps {
+        ram_in_bytes(v).ok().filter(|r| *r >= 0 && !v.starts_with('-')).ok_or_else(|| {
+            anyhow::anyhow!("invalid rate for device: {val}. The correct format is <device-path>:<number>[<unit>]. Number must be a positive integer. Unit is optional and can be kb, mb, or gb")
+        })?
+    } else {
+        v.parse::<u64>().map(|r| r as i64).map_err(|_| {
+            anyhow::anyhow!("invalid rate for device: {val}. The correct format is <device-path>:<number>. Number must be a positive integer")
+        })?
+    };
+    Ok(json!({"Path": k, "Rate": rate}))
+}
+
+/// docker/cli `ValidateWeightDevice`.
+pub fn parse_weight_device(val: &str) -> Result<Value> {
+    let (k, v) = match val.split_once(':') {
+        Some((k, v)) if !k.is_empty() => (k, v),
+        _ => bail!("bad format: {val}"),
+    };
+    if !k.starts_with("/dev/") {
+        bail!("bad format for device path: {val}");
+    }
+    let w: u16 = v
+        .parse()
+        .ok()
+        .filter(|w| *w == 0 || (10..=1000).contains(w))
+        .ok_or_else(|| anyhow::anyhow!("invalid weight for device: {val}"))?;
+    Ok(json!({"Path": k, "Weight": w}))
 }
 
 /// docker/cli's `--device-cgroup-rule` check: `^[acb] ([0-9]+|\*):([0-9]+|\*) [rwm]{1,3}$`.
@@ -453,6 +509,47 @@ impl ContainerOpts {
             }
             host.insert("UTSMode".into(), json!(u));
         }
+        if let Some(w) = self.blkio_weight {
+            host.insert("BlkioWeight".into(), json!(w));
+        }
+        let mut weights = Vec::new();
+        for w in &self.blkio_weight_device {
+            weights
+                .push(parse_weight_device(w).map_err(|e| flag_err("--blkio-weight-device", w, e))?);
+        }
+        host.insert("BlkioWeightDevice".into(), Value::Array(weights));
+        for (flag, key, list, bps) in [
+            (
+                "--device-read-bps",
+                "BlkioDeviceReadBps",
+                &self.device_read_bps,
+                true,
+            ),
+            (
+                "--device-write-bps",
+                "BlkioDeviceWriteBps",
+                &self.device_write_bps,
+                true,
+            ),
+            (
+                "--device-read-iops",
+                "BlkioDeviceReadIOps",
+                &self.device_read_iops,
+                false,
+            ),
+            (
+                "--device-write-iops",
+                "BlkioDeviceWriteIOps",
+                &self.device_write_iops,
+                false,
+            ),
+        ] {
+            let mut out = Vec::new();
+            for v in list {
+                out.push(parse_throttle(v, bps).map_err(|e| flag_err(flag, v, e))?);
+            }
+            host.insert(key.into(), Value::Array(out));
+        }
         if let Some(d) = &self.domainname {
             config.insert("Domainname".into(), json!(d));
         }
@@ -533,6 +630,25 @@ mod tests {
             r#"{"a":[1,2],"b c":"x y"}"#
         );
         assert!(compact_json("{").is_err());
+        assert_eq!(
+            parse_throttle("/dev/sda:1mb", true).unwrap(),
+            json!({"Path": "/dev/sda", "Rate": 1048576})
+        );
+        assert_eq!(parse_throttle("/dev/sda:100", false).unwrap()["Rate"], 100);
+        assert_eq!(
+            parse_throttle("/dev/sda", true).unwrap_err().to_string(),
+            "bad format: /dev/sda"
+        );
+        assert!(parse_throttle("rel:1", true)
+            .unwrap_err()
+            .to_string()
+            .starts_with("bad format for device path"));
+        assert!(
+            parse_throttle("/dev/sda:1.5", false).is_err()
+                && parse_throttle("/dev/sda:x", true).is_err()
+        );
+        assert_eq!(parse_weight_device("/dev/sda:200").unwrap()["Weight"], 200);
+        assert!(parse_weight_device("/dev/sda:5").is_err());
         assert!(valid_device_cgroup_rule("c 1:3 rwm") && valid_device_cgroup_rule("b *:* m"));
         assert!(!valid_device_cgroup_rule("x 1:3 rwm") && !valid_device_cgroup_rule("c 1:3 rwx"));
         assert_eq!(

@@ -190,6 +190,47 @@ pub fn parse_device_rule(rule: &str) -> Option<spec::DeviceRule> {
     })
 }
 
+/// Whether the kernel can weigh block I/O (cgroup v1 `blkio.weight`, or BFQ's; v2 `io`).
+fn blkio_weight_supported() -> bool {
+    let v2 = Path::new("/sys/fs/cgroup/cgroup.controllers");
+    if v2.exists() {
+        return std::fs::read_to_string(v2).is_ok_and(|c| c.split_whitespace().any(|x| x == "io"));
+    }
+    ["blkio.weight", "blkio.bfq.weight"]
+        .iter()
+        .any(|f| Path::new("/sys/fs/cgroup/blkio").join(f).exists())
+}
+
+/// `major:minor` of a device path (for blkio rules), with Go's stat error wording.
+fn dev_numbers(path: &str) -> Result<(i64, i64), ApiError> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).map_err(|e| {
+        let t = e.to_string();
+        let t = t
+            .split(" (os error")
+            .next()
+            .unwrap_or(&t)
+            .to_ascii_lowercase();
+        ApiError::invalid(format!("stat {path}: {t}"))
+    })?;
+    let rdev = m.rdev();
+    Ok((
+        nix::sys::stat::major(rdev) as i64,
+        nix::sys::stat::minor(rdev) as i64,
+    ))
+}
+
+fn throttle(
+    list: &Option<Vec<berth_api::models::ThrottleDevice>>,
+) -> Result<Vec<(i64, i64, u64)>, ApiError> {
+    let mut out = Vec::new();
+    for t in list.iter().flatten() {
+        let (ma, mi) = dev_numbers(t.path.as_deref().unwrap_or(""))?;
+        out.push((ma, mi, t.rate.unwrap_or(0).max(0) as u64));
+    }
+    Ok(out)
+}
+
 /// Checks and normalises the options of this module in a create request; returns warnings.
 pub fn validate(body: &ContainerCreateBody, h: &mut HostConfig) -> Result<Vec<String>, ApiError> {
     let mut warnings = Vec::new();
@@ -380,6 +421,36 @@ pub fn validate(body: &ContainerCreateBody, h: &mut HostConfig) -> Result<Vec<St
         }
         other => return Err(ApiError::invalid(format!("invalid UTS mode: {other}"))),
     }
+    if h.blkio_weight.unwrap_or(0) > 0 && !blkio_weight_supported() {
+        warnings.push("Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded.".to_owned());
+        h.blkio_weight = Some(0);
+    }
+    if h.blkio_weight_device
+        .as_ref()
+        .is_some_and(|d| !d.is_empty())
+        && !blkio_weight_supported()
+    {
+        warnings.push("Your kernel does not support Block I/O weight_device or the cgroup is not mounted. Weight-device discarded.".to_owned());
+        h.blkio_weight_device = Some(vec![]);
+    }
+    if h.blkio_weight
+        .is_some_and(|w| w > 0 && !(10..=1000).contains(&w))
+    {
+        return Err(ApiError::invalid(
+            "Range of blkio weight is from 10 to 1000",
+        ));
+    }
+    for w in h.blkio_weight_device.iter().flatten() {
+        dev_numbers(w.path.as_deref().unwrap_or(""))?;
+    }
+    for list in [
+        &h.blkio_device_read_bps,
+        &h.blkio_device_write_bps,
+        &h.blkio_device_read_iops,
+        &h.blkio_device_write_iops,
+    ] {
+        throttle(list)?;
+    }
     if let Some(s) = body.stop_signal.as_deref().filter(|s| !s.is_empty()) {
         super::lifecycle::parse_signal(s)?;
     }
@@ -483,6 +554,19 @@ pub fn apply(
         .filter(|s| (0..=100).contains(s))
         .map(|s| s as u64);
     opts.cpuset_mems = h.cpuset_mems.clone().unwrap_or_default();
+    let mut weight_devices = Vec::new();
+    for w in h.blkio_weight_device.iter().flatten() {
+        let (ma, mi) = dev_numbers(w.path.as_deref().unwrap_or(""))?;
+        weight_devices.push((ma, mi, w.weight.unwrap_or(0).min(1000) as u16));
+    }
+    opts.block_io = spec::BlockIo {
+        weight: h.blkio_weight.unwrap_or(0),
+        weight_devices,
+        read_bps: throttle(&h.blkio_device_read_bps)?,
+        write_bps: throttle(&h.blkio_device_write_bps)?,
+        read_iops: throttle(&h.blkio_device_read_iops)?,
+        write_iops: throttle(&h.blkio_device_write_iops)?,
+    };
     opts.device_rules = h
         .device_cgroup_rules
         .iter()
