@@ -1400,6 +1400,53 @@ fn pid_ipc_uts_modes() {
             assert!(o.stderr.contains(want), "{o:?}");
         }
     }
+    // --cgroupns private: the container sees its own cgroup as the root.
+    let o = d.docker(&run_args(&[
+        "--rm",
+        "--cgroupns",
+        "private",
+        "busybox",
+        "cat",
+        "/proc/self/cgroup",
+    ]));
+    let out = o.ok();
+    assert!(out.lines().all(|l| l.ends_with(":/")), "{out}");
+    let o = d.docker(&run_args(&["--rm", "busybox", "cat", "/proc/self/cgroup"]));
+    assert!(
+        o.ok()
+            .lines()
+            .any(|l| l.contains(":pids:/") && !l.ends_with(":/")),
+        "{o:?}"
+    );
+    let o = d.docker(&run_args(&[
+        "--rm",
+        "--cgroupns",
+        "bogus",
+        "busybox",
+        "true",
+    ]));
+    assert!(o.err().contains("--cgroupns: invalid CGROUP mode"), "{o:?}");
+    let o = d.docker(&run_args(&["--rm", "--runtime", "foo", "busybox", "true"]));
+    assert!(o.err().contains("Unknown runtime specified foo"), "{o:?}");
+    if !is_reference() {
+        // API 1.43+ (dockerd 20.10 predates it).
+        let id = d
+            .docker(&[
+                "create",
+                "--network",
+                "none",
+                "--annotation",
+                "org.example.a=b",
+                "busybox",
+            ])
+            .ok();
+        assert_eq!(
+            d.inspect(&id, "{{json .HostConfig.Annotations}}"),
+            r#"{"org.example.a":"b"}"#
+        );
+        d.docker(&["start", &id]).ok();
+        d.docker(&["rm", "-f", &id]).ok();
+    }
     assert_no_containers(&d, "namespace modes");
 }
 

@@ -90,6 +90,10 @@ pub struct SpecOptions {
     pub uts_host: bool,
     /// `--blkio-weight` and friends.
     pub block_io: BlockIo,
+    /// `--cgroupns private`: a cgroup namespace of its own.
+    pub cgroupns_private: bool,
+    /// `--annotation`: OCI annotations.
+    pub annotations: Vec<(String, String)>,
 }
 
 /// Block I/O weight and throttling (`linux.resources.blockIO`).
@@ -442,6 +446,9 @@ pub fn build(opts: &SpecOptions) -> Result<oci_spec::runtime::Spec, SpecError> {
     if opts.network != NetworkMode::Host && !opts.uts_host {
         namespaces.push(json!({"type": "uts"}));
     }
+    if opts.cgroupns_private {
+        namespaces.push(json!({"type": "cgroup"}));
+    }
 
     let mut devices = vec![json!({"allow": false, "access": "rwm"})];
     if opts.privileged {
@@ -609,6 +616,13 @@ pub fn build(opts: &SpecOptions) -> Result<oci_spec::runtime::Spec, SpecError> {
         "mounts": mounts,
         "linux": linux,
     });
+    if !opts.annotations.is_empty() {
+        spec["annotations"] = json!(opts
+            .annotations
+            .iter()
+            .cloned()
+            .collect::<std::collections::BTreeMap<_, _>>());
+    }
     // Without its own UTS namespace (host network) the container has the host's names.
     let own_uts = opts.network != NetworkMode::Host && !opts.uts_host;
     if own_uts && !opts.hostname.is_empty() {

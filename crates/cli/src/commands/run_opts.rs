@@ -98,6 +98,15 @@ pub struct ContainerOpts {
     /// Limit write rate (IO per second) to a device
     #[arg(long = "device-write-iops", value_name = "list")]
     pub device_write_iops: Vec<String>,
+    /// Cgroup namespace to use (host|private)
+    #[arg(long = "cgroupns", value_name = "string")]
+    pub cgroupns: Option<String>,
+    /// Runtime to use for this container
+    #[arg(long = "runtime", value_name = "string")]
+    pub runtime: Option<String>,
+    /// Add an annotation to the container (passed through to the OCI runtime)
+    #[arg(long = "annotation", value_name = "map")]
+    pub annotation: Vec<String>,
 }
 
 /// docker/cli `ValidateThrottleBpsDevice` / `ValidateThrottleIOpsDevice`.
@@ -549,6 +558,23 @@ impl ContainerOpts {
                 out.push(parse_throttle(v, bps).map_err(|e| flag_err(flag, v, e))?);
             }
             host.insert(key.into(), Value::Array(out));
+        }
+        if let Some(c) = &self.cgroupns {
+            if !matches!(c.as_str(), "" | "host" | "private") {
+                bail!("--cgroupns: invalid CGROUP mode");
+            }
+            host.insert("CgroupnsMode".into(), json!(c));
+        }
+        if let Some(r) = &self.runtime {
+            host.insert("Runtime".into(), json!(r));
+        }
+        if !self.annotation.is_empty() {
+            let mut m = Map::new();
+            for a in &self.annotation {
+                let (k, v) = a.split_once('=').unwrap_or((a.as_str(), ""));
+                m.insert(k.to_owned(), json!(v));
+            }
+            host.insert("Annotations".into(), Value::Object(m));
         }
         if let Some(d) = &self.domainname {
             config.insert("Domainname".into(), json!(d));

@@ -387,8 +387,16 @@ pub fn validate(body: &ContainerCreateBody, h: &mut HostConfig) -> Result<Vec<St
         h.cgroupns_mode,
         None | Some(HostConfigCgroupnsModeEnum::EMPTY)
     ) {
-        // berth never creates a cgroup namespace.
+        // Docker's default on cgroup v1; berth keeps it on v2 as well.
         h.cgroupns_mode = Some(HostConfigCgroupnsModeEnum::HOST);
+    }
+    match h.runtime.as_deref().unwrap_or("") {
+        "" | "runc" | "berth" => {}
+        other => {
+            return Err(ApiError::invalid(format!(
+                "Unknown runtime specified {other}"
+            )))
+        }
     }
     if h.memory_swappiness == Some(-1) {
         h.memory_swappiness = None;
@@ -517,6 +525,13 @@ pub fn apply(
         opts.shm_source = Some(mount_shareable_shm(paths, &opts.id, opts.shm_size)?);
     }
     opts.uts_host = h.uts_mode.as_deref() == Some("host");
+    opts.cgroupns_private = h.cgroupns_mode == Some(HostConfigCgroupnsModeEnum::PRIVATE);
+    opts.annotations = h
+        .annotations
+        .iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     if h.init == Some(true) {
         opts.init = Some(init_binary(paths)?);
     }
