@@ -869,6 +869,11 @@ fn bad_inputs() {
         ),
         (&["--stop-signal", "FOO"], "Invalid signal: FOO"),
         (
+            &["--storage-opt", "size=1G"],
+            "--storage-opt is supported only for overlay over xfs with 'pquota' mount option",
+        ),
+        (&["--userns", "foo"], "--userns: invalid USER mode"),
+        (
             &["--memory-swap", "100m"],
             "You should always set the Memory limit when using Memoryswap limit, see usage",
         ),
@@ -904,6 +909,15 @@ fn bad_inputs() {
         assert!(o.stderr.contains(want), "{flags:?}: {o:?}");
         assert_no_containers(&d, &format!("{flags:?}"));
     }
+    // No GPU driver: dockerd fails at start, berthd at create; --rm leaves nothing either way.
+    let o = d.docker(&run_args(&["--rm", "--gpus", "all", "busybox", "true"]));
+    assert_eq!(o.code, 125, "{o:?}");
+    assert!(
+        o.stderr
+            .contains("could not select device driver \"\" with capabilities: [[gpu]]"),
+        "{o:?}"
+    );
+    assert_no_containers(&d, "--gpus all");
     // A missing device: dockerd fails at start, berthd at create; --rm leaves nothing either way.
     let o = d.docker(&run_args(&[
         "--rm",

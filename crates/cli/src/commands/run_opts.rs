@@ -107,6 +107,15 @@ pub struct ContainerOpts {
     /// Add an annotation to the container (passed through to the OCI runtime)
     #[arg(long = "annotation", value_name = "map")]
     pub annotation: Vec<String>,
+    /// Storage driver options for the container
+    #[arg(long = "storage-opt", value_name = "list")]
+    pub storage_opt: Vec<String>,
+    /// GPU devices to add to the container ('all' to pass all GPUs)
+    #[arg(long = "gpus", value_name = "gpu-request")]
+    pub gpus: Option<String>,
+    /// User namespace to use
+    #[arg(long = "userns", value_name = "string")]
+    pub userns: Option<String>,
 }
 
 /// docker/cli `ValidateThrottleBpsDevice` / `ValidateThrottleIOpsDevice`.
@@ -575,6 +584,33 @@ impl ContainerOpts {
                 m.insert(k.to_owned(), json!(v));
             }
             host.insert("Annotations".into(), Value::Object(m));
+        }
+        if !self.storage_opt.is_empty() {
+            let mut m = Map::new();
+            for o in &self.storage_opt {
+                let Some((k, v)) = o.split_once('=') else {
+                    bail!("invalid storage option");
+                };
+                m.insert(k.to_owned(), json!(v));
+            }
+            host.insert("StorageOpt".into(), Value::Object(m));
+        }
+        if let Some(g) = &self.gpus {
+            // docker/cli's `GpuOpts`: `all` or a count; capabilities [["gpu"]].
+            let count: i64 = match g.as_str() {
+                "all" => -1,
+                n => n.parse().unwrap_or(0),
+            };
+            host.insert(
+                "DeviceRequests".into(),
+                json!([{"Driver": "", "Count": count, "DeviceIDs": null, "Capabilities": [["gpu"]], "Options": {}}]),
+            );
+        }
+        if let Some(u) = &self.userns {
+            if !matches!(u.as_str(), "" | "host") {
+                bail!("--userns: invalid USER mode");
+            }
+            host.insert("UsernsMode".into(), json!(u));
         }
         if let Some(d) = &self.domainname {
             config.insert("Domainname".into(), json!(d));

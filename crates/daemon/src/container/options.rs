@@ -231,6 +231,12 @@ fn throttle(
     Ok(out)
 }
 
+/// Go's `%v` of `[][]string`: `[[gpu utility]]`.
+fn go_caps(caps: &[Vec<String>]) -> String {
+    let inner: Vec<String> = caps.iter().map(|c| format!("[{}]", c.join(" "))).collect();
+    format!("[{}]", inner.join(" "))
+}
+
 /// Checks and normalises the options of this module in a create request; returns warnings.
 pub fn validate(body: &ContainerCreateBody, h: &mut HostConfig) -> Result<Vec<String>, ApiError> {
     let mut warnings = Vec::new();
@@ -389,6 +395,29 @@ pub fn validate(body: &ContainerCreateBody, h: &mut HostConfig) -> Result<Vec<St
     ) {
         // Docker's default on cgroup v1; berth keeps it on v2 as well.
         h.cgroupns_mode = Some(HostConfigCgroupnsModeEnum::HOST);
+    }
+    if h.storage_opt.as_ref().is_some_and(|o| !o.is_empty()) {
+        // berth's overlayfs snapshots have no per-container size quota.
+        return Err(ApiError::invalid(
+            "--storage-opt is supported only for overlay over xfs with 'pquota' mount option",
+        ));
+    }
+    if let Some(r) = h.device_requests.iter().flatten().next() {
+        // No device drivers (GPU and the like) are available to berth.
+        let caps = r.capabilities.clone().unwrap_or_default();
+        return Err(ApiError::invalid(format!(
+            "could not select device driver {:?} with capabilities: {}",
+            r.driver.clone().unwrap_or_default(),
+            go_caps(&caps)
+        )));
+    }
+    match h.userns_mode.as_deref().unwrap_or("") {
+        "" | "host" => {}
+        other => {
+            return Err(ApiError::invalid(format!(
+                "invalid user namespace mode {other:?}: berth has no user namespace remapping"
+            )))
+        }
     }
     match h.runtime.as_deref().unwrap_or("") {
         "" | "runc" | "berth" => {}
