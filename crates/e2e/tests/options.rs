@@ -412,6 +412,37 @@ fn capabilities_and_security_opts() {
     );
     d.docker(&["rm", "sc"]).ok();
 
+    // systempaths=unconfined: nothing masked or read-only in /proc.
+    let probe =
+        "wc -c < /proc/timer_list; grep -q ' /proc/sys proc ro' /proc/mounts || echo proc-sys-rw";
+    let o = d.docker(&run_args(&[
+        "--name",
+        "sp",
+        "--security-opt",
+        "systempaths=unconfined",
+        "busybox",
+        "sh",
+        "-c",
+        probe,
+    ]));
+    let out = o.ok();
+    assert!(
+        !out.starts_with("0\n") && out.ends_with("proc-sys-rw"),
+        "{o:?}"
+    );
+    assert_eq!(
+        d.inspect(
+            "sp",
+            "{{json .HostConfig.MaskedPaths}} {{json .HostConfig.ReadonlyPaths}}"
+        ),
+        "[] []"
+    );
+    d.docker(&["rm", "sp"]).ok();
+    let o = d.docker(&run_args(&["--rm", "busybox", "sh", "-c", probe]));
+    assert!(
+        o.stdout.starts_with("0\n") && !o.stdout.contains("proc-sys-rw"),
+        "{o:?}"
+    );
     // --read-only: the rootfs refuses writes, /dev/shm does not.
     let o = d.docker(&run_args(&[
         "--rm",

@@ -94,6 +94,10 @@ pub struct SpecOptions {
     pub cgroupns_private: bool,
     /// `--annotation`: OCI annotations.
     pub annotations: Vec<(String, String)>,
+    /// Masked and read-only /proc and /sys paths instead of Docker's defaults
+    /// (`HostConfig.MaskedPaths/ReadonlyPaths`; empty with `systempaths=unconfined`).
+    pub masked_paths: Option<Vec<String>>,
+    pub readonly_paths: Option<Vec<String>>,
 }
 
 /// Block I/O weight and throttling (`linux.resources.blockIO`).
@@ -598,8 +602,14 @@ pub fn build(opts: &SpecOptions) -> Result<oci_spec::runtime::Spec, SpecError> {
             .collect();
     }
     if !opts.privileged {
-        linux["maskedPaths"] = json!(MASKED_PATHS);
-        linux["readonlyPaths"] = json!(READONLY_PATHS);
+        linux["maskedPaths"] = match &opts.masked_paths {
+            Some(p) => json!(p),
+            None => json!(MASKED_PATHS),
+        };
+        linux["readonlyPaths"] = match &opts.readonly_paths {
+            Some(p) => json!(p),
+            None => json!(READONLY_PATHS),
+        };
         match &opts.seccomp {
             None => linux["seccomp"] = crate::seccomp::default_profile(&caps),
             Some(None) => {}

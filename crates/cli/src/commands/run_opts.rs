@@ -458,10 +458,18 @@ impl ContainerOpts {
             host.insert("ShmSize".into(), json!(n));
         }
         if !self.security_opt.is_empty() {
-            host.insert(
-                "SecurityOpt".into(),
-                json!(parse_security_opts(&self.security_opt)?),
-            );
+            // docker/cli `parseSystemPaths`: `systempaths=unconfined` empties the masked and
+            // read-only paths and is not sent itself.
+            let (system, rest): (Vec<String>, Vec<String>) = self
+                .security_opt
+                .iter()
+                .cloned()
+                .partition(|o| o == "systempaths=unconfined");
+            if !system.is_empty() {
+                host.insert("MaskedPaths".into(), json!([]));
+                host.insert("ReadonlyPaths".into(), json!([]));
+            }
+            host.insert("SecurityOpt".into(), json!(parse_security_opts(&rest)?));
         }
         if !self.group_add.is_empty() {
             host.insert("GroupAdd".into(), json!(self.group_add));

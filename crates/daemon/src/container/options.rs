@@ -8,7 +8,9 @@
 //! into [`SpecOptions`] fields at start.
 use std::path::{Path, PathBuf};
 
-use berth_api::models::{ContainerCreateBody, HostConfig, HostConfigCgroupnsModeEnum};
+use berth_api::models::{
+    ContainerCreateBody, HostConfig, HostConfigCgroupnsModeEnum, HostConfigIsolationEnum,
+};
 use berth_api::ApiError;
 use berth_runtime::spec::{self, Rlimit, SpecOptions};
 
@@ -419,6 +421,15 @@ pub fn validate(body: &ContainerCreateBody, h: &mut HostConfig) -> Result<Vec<St
             )))
         }
     }
+    match h.isolation {
+        None | Some(HostConfigIsolationEnum::EMPTY) | Some(HostConfigIsolationEnum::DEFAULT) => {}
+        Some(other) => {
+            return Err(ApiError::invalid(format!(
+                "Invalid isolation: {:?} - linux only supports 'default'",
+                other.to_string()
+            )))
+        }
+    }
     match h.runtime.as_deref().unwrap_or("") {
         "" | "runc" | "berth" => {}
         other => {
@@ -555,6 +566,8 @@ pub fn apply(
     }
     opts.uts_host = h.uts_mode.as_deref() == Some("host");
     opts.cgroupns_private = h.cgroupns_mode == Some(HostConfigCgroupnsModeEnum::PRIVATE);
+    opts.masked_paths = h.masked_paths.clone();
+    opts.readonly_paths = h.readonly_paths.clone();
     opts.annotations = h
         .annotations
         .iter()
