@@ -412,6 +412,37 @@ fn capabilities_and_security_opts() {
     );
     d.docker(&["rm", "sc"]).ok();
 
+    // systempaths=unconfined: nothing masked or read-only in /proc.
+    let probe =
+        "wc -c < /proc/timer_list; grep -q ' /proc/sys proc ro' /proc/mounts || echo proc-sys-rw";
+    let o = d.docker(&run_args(&[
+        "--name",
+        "sp",
+        "--security-opt",
+        "systempaths=unconfined",
+        "busybox",
+        "sh",
+        "-c",
+        probe,
+    ]));
+    let out = o.ok();
+    assert!(
+        !out.starts_with("0\n") && out.ends_with("proc-sys-rw"),
+        "{o:?}"
+    );
+    assert_eq!(
+        d.inspect(
+            "sp",
+            "{{json .HostConfig.MaskedPaths}} {{json .HostConfig.ReadonlyPaths}}"
+        ),
+        "[] []"
+    );
+    d.docker(&["rm", "sp"]).ok();
+    let o = d.docker(&run_args(&["--rm", "busybox", "sh", "-c", probe]));
+    assert!(
+        o.stdout.starts_with("0\n") && !o.stdout.contains("proc-sys-rw"),
+        "{o:?}"
+    );
     // --read-only: the rootfs refuses writes, /dev/shm does not.
     let o = d.docker(&run_args(&[
         "--rm",
@@ -869,6 +900,11 @@ fn bad_inputs() {
         ),
         (&["--stop-signal", "FOO"], "Invalid signal: FOO"),
         (
+            &["--storage-opt", "size=1G"],
+            "--storage-opt is supported only for overlay over xfs with 'pquota' mount option",
+        ),
+        (&["--userns", "foo"], "--userns: invalid USER mode"),
+        (
             &["--memory-swap", "100m"],
             "You should always set the Memory limit when using Memoryswap limit, see usage",
         ),
@@ -904,6 +940,15 @@ fn bad_inputs() {
         assert!(o.stderr.contains(want), "{flags:?}: {o:?}");
         assert_no_containers(&d, &format!("{flags:?}"));
     }
+    // No GPU driver: dockerd fails at start, berthd at create; --rm leaves nothing either way.
+    let o = d.docker(&run_args(&["--rm", "--gpus", "all", "busybox", "true"]));
+    assert_eq!(o.code, 125, "{o:?}");
+    assert!(
+        o.stderr
+            .contains("could not select device driver \"\" with capabilities: [[gpu]]"),
+        "{o:?}"
+    );
+    assert_no_containers(&d, "--gpus all");
     // A missing device: dockerd fails at start, berthd at create; --rm leaves nothing either way.
     let o = d.docker(&run_args(&[
         "--rm",
@@ -1400,5 +1445,193 @@ fn pid_ipc_uts_modes() {
             assert!(o.stderr.contains(want), "{o:?}");
         }
     }
+    // --cgroupns private: the container sees its own cgroup as the root.
+    let o = d.docker(&run_args(&[
+        "--rm",
+        "--cgroupns",
+        "private",
+        "busybox",
+        "cat",
+        "/proc/self/cgroup",
+    ]));
+    let out = o.ok();
+    assert!(out.lines().all(|l| l.ends_with(":/")), "{out}");
+    let o = d.docker(&run_args(&["--rm", "busybox", "cat", "/proc/self/cgroup"]));
+    assert!(
+        o.ok()
+            .lines()
+            .any(|l| l.contains(":pids:/") && !l.ends_with(":/")),
+        "{o:?}"
+    );
+    let o = d.docker(&run_args(&[
+        "--rm",
+        "--cgroupns",
+        "bogus",
+        "busybox",
+        "true",
+    ]));
+    assert!(o.err().contains("--cgroupns: invalid CGROUP mode"), "{o:?}");
+    let o = d.docker(&run_args(&["--rm", "--runtime", "foo", "busybox", "true"]));
+    assert!(o.err().contains("Unknown runtime specified foo"), "{o:?}");
+    if !is_reference() {
+        // API 1.43+ (dockerd 20.10 predates it).
+        let id = d
+            .docker(&[
+                "create",
+                "--network",
+                "none",
+                "--annotation",
+                "org.example.a=b",
+                "busybox",
+            ])
+            .ok();
+        assert_eq!(
+            d.inspect(&id, "{{json .HostConfig.Annotations}}"),
+            r#"{"org.example.a":"b"}"#
+        );
+        d.docker(&["start", &id]).ok();
+        d.docker(&["rm", "-f", &id]).ok();
+    }
     assert_no_containers(&d, "namespace modes");
+}
+
+#[test]
+fn block_io_throttling() {
+    let Some(d) = setup() else { return };
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let Some((dev, rdev)) = [
+        "/dev/loop0",
+        "/dev/sda",
+        "/dev/vda",
+        "/dev/nvme0n1",
+        "/dev/xvda",
+    ]
+    .into_iter()
+    .find_map(|p| {
+        let m = std::fs::metadata(p).ok()?;
+        m.file_type().is_block_device().then(|| (p, m.rdev()))
+    }) else {
+        eprintln!("skipped: no block device on this host");
+        return;
+    };
+    let (maj, min) = (
+        (rdev >> 8) & 0xfff,
+        (rdev & 0xff) | ((rdev >> 12) & 0xfff00),
+    );
+    let rbps = format!("{dev}:1mb");
+    let wiops = format!("{dev}:100");
+    let id = d
+        .docker(&run_args(&[
+            "-d",
+            "--device-read-bps",
+            &rbps,
+            "--device-write-iops",
+            &wiops,
+            "busybox",
+            "sleep",
+            "1000",
+        ]))
+        .ok();
+    assert_eq!(
+        d.inspect(
+            &id,
+            "{{json .HostConfig.BlkioDeviceReadBps}} {{json .HostConfig.BlkioDeviceWriteIOps}} {{json .HostConfig.BlkioDeviceWriteBps}}"
+        ),
+        format!(r#"[{{"Path":"{dev}","Rate":1048576}}] [{{"Path":"{dev}","Rate":100}}] []"#)
+    );
+    if !std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        let f = |file: &str| cgroup_file(&d, "blkio", &id, file);
+        assert_eq!(
+            f("blkio.throttle.read_bps_device"),
+            format!("{maj}:{min} 1048576")
+        );
+        assert_eq!(
+            f("blkio.throttle.write_iops_device"),
+            format!("{maj}:{min} 100")
+        );
+    }
+    d.docker(&["rm", "-f", &id]).ok();
+    // Without weight support, dockerd's warning and the weight dropped; otherwise stored.
+    let o = d.docker(&[
+        "create",
+        "--network",
+        "none",
+        "--blkio-weight",
+        "300",
+        "busybox",
+    ]);
+    let id = o.ok();
+    let w = d.inspect(&id, "{{.HostConfig.BlkioWeight}}");
+    if o.stderr
+        .contains("WARNING: Your kernel does not support Block I/O weight")
+    {
+        assert_eq!(w, "0");
+    } else {
+        assert_eq!(w, "300");
+    }
+    d.docker(&["rm", &id]).ok();
+
+    let bad = [
+        (
+            "--device-read-bps",
+            dev.to_string(),
+            format!("bad format: {dev}"),
+        ),
+        (
+            "--device-read-bps",
+            format!("{dev}:x"),
+            "The correct format is <device-path>:<number>[<unit>]".to_string(),
+        ),
+        (
+            "--device-read-iops",
+            format!("{dev}:1.5"),
+            "The correct format is <device-path>:<number>. Number must be a positive integer"
+                .to_string(),
+        ),
+        (
+            "--device-write-bps",
+            "rel:1mb".to_string(),
+            "bad format for device path: rel:1mb".to_string(),
+        ),
+        (
+            "--blkio-weight-device",
+            format!("{dev}:5"),
+            format!("invalid weight for device: {dev}:5"),
+        ),
+    ];
+    for (flag, val, want) in &bad {
+        let o = d.docker(&run_args(&["--rm", flag, val, "busybox", "true"]));
+        assert_eq!(o.code, 125, "{flag} {val}: {o:?}");
+        assert!(o.stderr.contains(want.as_str()), "{flag} {val}: {o:?}");
+        if !is_reference() {
+            let o = d.berth(&[
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                flag,
+                val,
+                "busybox",
+                "true",
+            ]);
+            assert_eq!(o.code, 125, "berth {flag} {val}: {o:?}");
+            assert!(
+                o.stderr.contains(want.as_str()),
+                "berth {flag} {val}: {o:?}"
+            );
+        }
+    }
+    let o = d.docker(&run_args(&[
+        "--rm",
+        "--device-read-bps",
+        "/dev/nosuch:1mb",
+        "busybox",
+        "true",
+    ]));
+    assert!(
+        o.err()
+            .contains("stat /dev/nosuch: no such file or directory"),
+        "{o:?}"
+    );
+    assert_no_containers(&d, "blkio");
 }

@@ -88,6 +88,63 @@ pub struct SpecOptions {
     pub shm_source: Option<PathBuf>,
     /// `--uts host`: the host's hostname and domain name.
     pub uts_host: bool,
+    /// `--blkio-weight` and friends.
+    pub block_io: BlockIo,
+    /// `--cgroupns private`: a cgroup namespace of its own.
+    pub cgroupns_private: bool,
+    /// `--annotation`: OCI annotations.
+    pub annotations: Vec<(String, String)>,
+    /// Masked and read-only /proc and /sys paths instead of Docker's defaults
+    /// (`HostConfig.MaskedPaths/ReadonlyPaths`; empty with `systempaths=unconfined`).
+    pub masked_paths: Option<Vec<String>>,
+    pub readonly_paths: Option<Vec<String>>,
+}
+
+/// Block I/O weight and throttling (`linux.resources.blockIO`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BlockIo {
+    /// 10..=1000, 0 = unset.
+    pub weight: u16,
+    /// (major, minor, weight).
+    pub weight_devices: Vec<(i64, i64, u16)>,
+    /// (major, minor, rate) in bytes or operations per second.
+    pub read_bps: Vec<(i64, i64, u64)>,
+    pub write_bps: Vec<(i64, i64, u64)>,
+    pub read_iops: Vec<(i64, i64, u64)>,
+    pub write_iops: Vec<(i64, i64, u64)>,
+}
+
+impl BlockIo {
+    fn to_json(&self) -> Option<Value> {
+        let mut b = serde_json::Map::new();
+        if self.weight > 0 {
+            b.insert("weight".into(), json!(self.weight));
+        }
+        if !self.weight_devices.is_empty() {
+            let w: Vec<Value> = self
+                .weight_devices
+                .iter()
+                .map(|(ma, mi, w)| json!({"major": ma, "minor": mi, "weight": w}))
+                .collect();
+            b.insert("weightDevice".into(), Value::Array(w));
+        }
+        for (key, list) in [
+            ("throttleReadBpsDevice", &self.read_bps),
+            ("throttleWriteBpsDevice", &self.write_bps),
+            ("throttleReadIOPSDevice", &self.read_iops),
+            ("throttleWriteIOPSDevice", &self.write_iops),
+        ] {
+            if !list.is_empty() {
+                let l: Vec<Value> = list
+                    .iter()
+                    .map(|(ma, mi, r)| json!({"major": ma, "minor": mi, "rate": r}))
+                    .collect();
+                b.insert(key.into(), Value::Array(l));
+            }
+        }
+        (!b.is_empty()).then_some(Value::Object(b))
+    }
 }
 
 /// A namespace the container gets: its own, the host's, or one joined by path.
@@ -393,6 +450,9 @@ pub fn build(opts: &SpecOptions) -> Result<oci_spec::runtime::Spec, SpecError> {
     if opts.network != NetworkMode::Host && !opts.uts_host {
         namespaces.push(json!({"type": "uts"}));
     }
+    if opts.cgroupns_private {
+        namespaces.push(json!({"type": "cgroup"}));
+    }
 
     let mut devices = vec![json!({"allow": false, "access": "rwm"})];
     if opts.privileged {
@@ -488,6 +548,9 @@ pub fn build(opts: &SpecOptions) -> Result<oci_spec::runtime::Spec, SpecError> {
     if opts.pids_limit > 0 {
         resources["pids"] = json!({ "limit": opts.pids_limit });
     }
+    if let Some(b) = opts.block_io.to_json() {
+        resources["blockIO"] = b;
+    }
 
     // Docker containers get an open-files limit as high as the engine's own hard limit.
     let nofile = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
@@ -539,8 +602,14 @@ pub fn build(opts: &SpecOptions) -> Result<oci_spec::runtime::Spec, SpecError> {
             .collect();
     }
     if !opts.privileged {
-        linux["maskedPaths"] = json!(MASKED_PATHS);
-        linux["readonlyPaths"] = json!(READONLY_PATHS);
+        linux["maskedPaths"] = match &opts.masked_paths {
+            Some(p) => json!(p),
+            None => json!(MASKED_PATHS),
+        };
+        linux["readonlyPaths"] = match &opts.readonly_paths {
+            Some(p) => json!(p),
+            None => json!(READONLY_PATHS),
+        };
         match &opts.seccomp {
             None => linux["seccomp"] = crate::seccomp::default_profile(&caps),
             Some(None) => {}
@@ -557,6 +626,13 @@ pub fn build(opts: &SpecOptions) -> Result<oci_spec::runtime::Spec, SpecError> {
         "mounts": mounts,
         "linux": linux,
     });
+    if !opts.annotations.is_empty() {
+        spec["annotations"] = json!(opts
+            .annotations
+            .iter()
+            .cloned()
+            .collect::<std::collections::BTreeMap<_, _>>());
+    }
     // Without its own UTS namespace (host network) the container has the host's names.
     let own_uts = opts.network != NetworkMode::Host && !opts.uts_host;
     if own_uts && !opts.hostname.is_empty() {
@@ -901,6 +977,19 @@ mod tests {
         };
         let v = serde_json::to_value(build(&o).unwrap()).unwrap();
         assert_eq!(v["process"]["oomScoreAdj"], 100);
+        let bio = SpecOptions {
+            block_io: BlockIo {
+                read_bps: vec![(7, 0, 1 << 20)],
+                write_iops: vec![(7, 0, 100)],
+                ..Default::default()
+            },
+            ..base()
+        };
+        let b = serde_json::to_value(build(&bio).unwrap()).unwrap();
+        assert_eq!(
+            b["linux"]["resources"]["blockIO"],
+            json!({"throttleReadBpsDevice": [{"major": 7, "minor": 0, "rate": 1 << 20}], "throttleWriteIOPSDevice": [{"major": 7, "minor": 0, "rate": 100}]})
+        );
         assert_eq!(v["linux"]["resources"]["memory"]["swappiness"], 10);
         assert_eq!(v["linux"]["resources"]["cpu"]["mems"], "0");
         let rules = v["linux"]["resources"]["devices"].as_array().unwrap();

@@ -80,6 +80,80 @@ pub struct ContainerOpts {
     /// UTS namespace to use
     #[arg(long = "uts", value_name = "string")]
     pub uts: Option<String>,
+    /// Block IO (relative weight), between 10 and 1000, or 0 to disable (default 0)
+    #[arg(long = "blkio-weight", value_name = "uint16")]
+    pub blkio_weight: Option<u16>,
+    /// Block IO weight (relative device weight)
+    #[arg(long = "blkio-weight-device", value_name = "list")]
+    pub blkio_weight_device: Vec<String>,
+    /// Limit read rate (bytes per second) from a device
+    #[arg(long = "device-read-bps", value_name = "list")]
+    pub device_read_bps: Vec<String>,
+    /// Limit write rate (bytes per second) to a device
+    #[arg(long = "device-write-bps", value_name = "list")]
+    pub device_write_bps: Vec<String>,
+    /// Limit read rate (IO per second) from a device
+    #[arg(long = "device-read-iops", value_name = "list")]
+    pub device_read_iops: Vec<String>,
+    /// Limit write rate (IO per second) to a device
+    #[arg(long = "device-write-iops", value_name = "list")]
+    pub device_write_iops: Vec<String>,
+    /// Cgroup namespace to use (host|private)
+    #[arg(long = "cgroupns", value_name = "string")]
+    pub cgroupns: Option<String>,
+    /// Runtime to use for this container
+    #[arg(long = "runtime", value_name = "string")]
+    pub runtime: Option<String>,
+    /// Add an annotation to the container (passed through to the OCI runtime)
+    #[arg(long = "annotation", value_name = "map")]
+    pub annotation: Vec<String>,
+    /// Storage driver options for the container
+    #[arg(long = "storage-opt", value_name = "list")]
+    pub storage_opt: Vec<String>,
+    /// GPU devices to add to the container ('all' to pass all GPUs)
+    #[arg(long = "gpus", value_name = "gpu-request")]
+    pub gpus: Option<String>,
+    /// User namespace to use
+    #[arg(long = "userns", value_name = "string")]
+    pub userns: Option<String>,
+}
+
+/// docker/cli `ValidateThrottleBpsDevice` / `ValidateThrottleIOpsDevice`.
+pub fn parse_throttle(val: &str, bps: bool) -> Result<Value> {
+    let (k, v) = match val.split_once(':') {
+        Some((k, v)) if !k.is_empty() => (k, v),
+        _ => bail!("bad format: {val}"),
+    };
+    if !k.starts_with("/dev/") {
+        bail!("bad format for device path: {val}");
+    }
+    let rate = if bps {
+        ram_in_bytes(v).ok().filter(|r| *r >= 0 && !v.starts_with('-')).ok_or_else(|| {
+            anyhow::anyhow!("invalid rate for device: {val}. The correct format is <device-path>:<number>[<unit>]. Number must be a positive integer. Unit is optional and can be kb, mb, or gb")
+        })?
+    } else {
+        v.parse::<u64>().map(|r| r as i64).map_err(|_| {
+            anyhow::anyhow!("invalid rate for device: {val}. The correct format is <device-path>:<number>. Number must be a positive integer")
+        })?
+    };
+    Ok(json!({"Path": k, "Rate": rate}))
+}
+
+/// docker/cli `ValidateWeightDevice`.
+pub fn parse_weight_device(val: &str) -> Result<Value> {
+    let (k, v) = match val.split_once(':') {
+        Some((k, v)) if !k.is_empty() => (k, v),
+        _ => bail!("bad format: {val}"),
+    };
+    if !k.starts_with("/dev/") {
+        bail!("bad format for device path: {val}");
+    }
+    let w: u16 = v
+        .parse()
+        .ok()
+        .filter(|w| *w == 0 || (10..=1000).contains(w))
+        .ok_or_else(|| anyhow::anyhow!("invalid weight for device: {val}"))?;
+    Ok(json!({"Path": k, "Weight": w}))
 }
 
 /// docker/cli's `--device-cgroup-rule` check: `^[acb] ([0-9]+|\*):([0-9]+|\*) [rwm]{1,3}$`.
@@ -384,10 +458,18 @@ impl ContainerOpts {
             host.insert("ShmSize".into(), json!(n));
         }
         if !self.security_opt.is_empty() {
-            host.insert(
-                "SecurityOpt".into(),
-                json!(parse_security_opts(&self.security_opt)?),
-            );
+            // docker/cli `parseSystemPaths`: `systempaths=unconfined` empties the masked and
+            // read-only paths and is not sent itself.
+            let (system, rest): (Vec<String>, Vec<String>) = self
+                .security_opt
+                .iter()
+                .cloned()
+                .partition(|o| o == "systempaths=unconfined");
+            if !system.is_empty() {
+                host.insert("MaskedPaths".into(), json!([]));
+                host.insert("ReadonlyPaths".into(), json!([]));
+            }
+            host.insert("SecurityOpt".into(), json!(parse_security_opts(&rest)?));
         }
         if !self.group_add.is_empty() {
             host.insert("GroupAdd".into(), json!(self.group_add));
@@ -452,6 +534,91 @@ impl ContainerOpts {
                 bail!("--uts: invalid UTS mode");
             }
             host.insert("UTSMode".into(), json!(u));
+        }
+        if let Some(w) = self.blkio_weight {
+            host.insert("BlkioWeight".into(), json!(w));
+        }
+        let mut weights = Vec::new();
+        for w in &self.blkio_weight_device {
+            weights
+                .push(parse_weight_device(w).map_err(|e| flag_err("--blkio-weight-device", w, e))?);
+        }
+        host.insert("BlkioWeightDevice".into(), Value::Array(weights));
+        for (flag, key, list, bps) in [
+            (
+                "--device-read-bps",
+                "BlkioDeviceReadBps",
+                &self.device_read_bps,
+                true,
+            ),
+            (
+                "--device-write-bps",
+                "BlkioDeviceWriteBps",
+                &self.device_write_bps,
+                true,
+            ),
+            (
+                "--device-read-iops",
+                "BlkioDeviceReadIOps",
+                &self.device_read_iops,
+                false,
+            ),
+            (
+                "--device-write-iops",
+                "BlkioDeviceWriteIOps",
+                &self.device_write_iops,
+                false,
+            ),
+        ] {
+            let mut out = Vec::new();
+            for v in list {
+                out.push(parse_throttle(v, bps).map_err(|e| flag_err(flag, v, e))?);
+            }
+            host.insert(key.into(), Value::Array(out));
+        }
+        if let Some(c) = &self.cgroupns {
+            if !matches!(c.as_str(), "" | "host" | "private") {
+                bail!("--cgroupns: invalid CGROUP mode");
+            }
+            host.insert("CgroupnsMode".into(), json!(c));
+        }
+        if let Some(r) = &self.runtime {
+            host.insert("Runtime".into(), json!(r));
+        }
+        if !self.annotation.is_empty() {
+            let mut m = Map::new();
+            for a in &self.annotation {
+                let (k, v) = a.split_once('=').unwrap_or((a.as_str(), ""));
+                m.insert(k.to_owned(), json!(v));
+            }
+            host.insert("Annotations".into(), Value::Object(m));
+        }
+        if !self.storage_opt.is_empty() {
+            let mut m = Map::new();
+            for o in &self.storage_opt {
+                let Some((k, v)) = o.split_once('=') else {
+                    bail!("invalid storage option");
+                };
+                m.insert(k.to_owned(), json!(v));
+            }
+            host.insert("StorageOpt".into(), Value::Object(m));
+        }
+        if let Some(g) = &self.gpus {
+            // docker/cli's `GpuOpts`: `all` or a count; capabilities [["gpu"]].
+            let count: i64 = match g.as_str() {
+                "all" => -1,
+                n => n.parse().unwrap_or(0),
+            };
+            host.insert(
+                "DeviceRequests".into(),
+                json!([{"Driver": "", "Count": count, "DeviceIDs": null, "Capabilities": [["gpu"]], "Options": {}}]),
+            );
+        }
+        if let Some(u) = &self.userns {
+            if !matches!(u.as_str(), "" | "host") {
+                bail!("--userns: invalid USER mode");
+            }
+            host.insert("UsernsMode".into(), json!(u));
         }
         if let Some(d) = &self.domainname {
             config.insert("Domainname".into(), json!(d));
@@ -533,6 +700,25 @@ mod tests {
             r#"{"a":[1,2],"b c":"x y"}"#
         );
         assert!(compact_json("{").is_err());
+        assert_eq!(
+            parse_throttle("/dev/sda:1mb", true).unwrap(),
+            json!({"Path": "/dev/sda", "Rate": 1048576})
+        );
+        assert_eq!(parse_throttle("/dev/sda:100", false).unwrap()["Rate"], 100);
+        assert_eq!(
+            parse_throttle("/dev/sda", true).unwrap_err().to_string(),
+            "bad format: /dev/sda"
+        );
+        assert!(parse_throttle("rel:1", true)
+            .unwrap_err()
+            .to_string()
+            .starts_with("bad format for device path"));
+        assert!(
+            parse_throttle("/dev/sda:1.5", false).is_err()
+                && parse_throttle("/dev/sda:x", true).is_err()
+        );
+        assert_eq!(parse_weight_device("/dev/sda:200").unwrap()["Weight"], 200);
+        assert!(parse_weight_device("/dev/sda:5").is_err());
         assert!(valid_device_cgroup_rule("c 1:3 rwm") && valid_device_cgroup_rule("b *:* m"));
         assert!(!valid_device_cgroup_rule("x 1:3 rwm") && !valid_device_cgroup_rule("c 1:3 rwx"));
         assert_eq!(

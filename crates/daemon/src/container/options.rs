@@ -8,7 +8,9 @@
 //! into [`SpecOptions`] fields at start.
 use std::path::{Path, PathBuf};
 
-use berth_api::models::{ContainerCreateBody, HostConfig, HostConfigCgroupnsModeEnum};
+use berth_api::models::{
+    ContainerCreateBody, HostConfig, HostConfigCgroupnsModeEnum, HostConfigIsolationEnum,
+};
 use berth_api::ApiError;
 use berth_runtime::spec::{self, Rlimit, SpecOptions};
 
@@ -190,6 +192,53 @@ pub fn parse_device_rule(rule: &str) -> Option<spec::DeviceRule> {
     })
 }
 
+/// Whether the kernel can weigh block I/O (cgroup v1 `blkio.weight`, or BFQ's; v2 `io`).
+fn blkio_weight_supported() -> bool {
+    let v2 = Path::new("/sys/fs/cgroup/cgroup.controllers");
+    if v2.exists() {
+        return std::fs::read_to_string(v2).is_ok_and(|c| c.split_whitespace().any(|x| x == "io"));
+    }
+    ["blkio.weight", "blkio.bfq.weight"]
+        .iter()
+        .any(|f| Path::new("/sys/fs/cgroup/blkio").join(f).exists())
+}
+
+/// `major:minor` of a device path (for blkio rules), with Go's stat error wording.
+fn dev_numbers(path: &str) -> Result<(i64, i64), ApiError> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).map_err(|e| {
+        let t = e.to_string();
+        let t = t
+            .split(" (os error")
+            .next()
+            .unwrap_or(&t)
+            .to_ascii_lowercase();
+        ApiError::invalid(format!("stat {path}: {t}"))
+    })?;
+    let rdev = m.rdev();
+    Ok((
+        nix::sys::stat::major(rdev) as i64,
+        nix::sys::stat::minor(rdev) as i64,
+    ))
+}
+
+fn throttle(
+    list: &Option<Vec<berth_api::models::ThrottleDevice>>,
+) -> Result<Vec<(i64, i64, u64)>, ApiError> {
+    let mut out = Vec::new();
+    for t in list.iter().flatten() {
+        let (ma, mi) = dev_numbers(t.path.as_deref().unwrap_or(""))?;
+        out.push((ma, mi, t.rate.unwrap_or(0).max(0) as u64));
+    }
+    Ok(out)
+}
+
+/// Go's `%v` of `[][]string`: `[[gpu utility]]`.
+fn go_caps(caps: &[Vec<String>]) -> String {
+    let inner: Vec<String> = caps.iter().map(|c| format!("[{}]", c.join(" "))).collect();
+    format!("[{}]", inner.join(" "))
+}
+
 /// Checks and normalises the options of this module in a create request; returns warnings.
 pub fn validate(body: &ContainerCreateBody, h: &mut HostConfig) -> Result<Vec<String>, ApiError> {
     let mut warnings = Vec::new();
@@ -346,8 +395,48 @@ pub fn validate(body: &ContainerCreateBody, h: &mut HostConfig) -> Result<Vec<St
         h.cgroupns_mode,
         None | Some(HostConfigCgroupnsModeEnum::EMPTY)
     ) {
-        // berth never creates a cgroup namespace.
+        // Docker's default on cgroup v1; berth keeps it on v2 as well.
         h.cgroupns_mode = Some(HostConfigCgroupnsModeEnum::HOST);
+    }
+    if h.storage_opt.as_ref().is_some_and(|o| !o.is_empty()) {
+        // berth's overlayfs snapshots have no per-container size quota.
+        return Err(ApiError::invalid(
+            "--storage-opt is supported only for overlay over xfs with 'pquota' mount option",
+        ));
+    }
+    if let Some(r) = h.device_requests.iter().flatten().next() {
+        // No device drivers (GPU and the like) are available to berth.
+        let caps = r.capabilities.clone().unwrap_or_default();
+        return Err(ApiError::invalid(format!(
+            "could not select device driver {:?} with capabilities: {}",
+            r.driver.clone().unwrap_or_default(),
+            go_caps(&caps)
+        )));
+    }
+    match h.userns_mode.as_deref().unwrap_or("") {
+        "" | "host" => {}
+        other => {
+            return Err(ApiError::invalid(format!(
+                "invalid user namespace mode {other:?}: berth has no user namespace remapping"
+            )))
+        }
+    }
+    match h.isolation {
+        None | Some(HostConfigIsolationEnum::EMPTY) | Some(HostConfigIsolationEnum::DEFAULT) => {}
+        Some(other) => {
+            return Err(ApiError::invalid(format!(
+                "Invalid isolation: {:?} - linux only supports 'default'",
+                other.to_string()
+            )))
+        }
+    }
+    match h.runtime.as_deref().unwrap_or("") {
+        "" | "runc" | "berth" => {}
+        other => {
+            return Err(ApiError::invalid(format!(
+                "Unknown runtime specified {other}"
+            )))
+        }
     }
     if h.memory_swappiness == Some(-1) {
         h.memory_swappiness = None;
@@ -379,6 +468,36 @@ pub fn validate(body: &ContainerCreateBody, h: &mut HostConfig) -> Result<Vec<St
             }
         }
         other => return Err(ApiError::invalid(format!("invalid UTS mode: {other}"))),
+    }
+    if h.blkio_weight.unwrap_or(0) > 0 && !blkio_weight_supported() {
+        warnings.push("Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded.".to_owned());
+        h.blkio_weight = Some(0);
+    }
+    if h.blkio_weight_device
+        .as_ref()
+        .is_some_and(|d| !d.is_empty())
+        && !blkio_weight_supported()
+    {
+        warnings.push("Your kernel does not support Block I/O weight_device or the cgroup is not mounted. Weight-device discarded.".to_owned());
+        h.blkio_weight_device = Some(vec![]);
+    }
+    if h.blkio_weight
+        .is_some_and(|w| w > 0 && !(10..=1000).contains(&w))
+    {
+        return Err(ApiError::invalid(
+            "Range of blkio weight is from 10 to 1000",
+        ));
+    }
+    for w in h.blkio_weight_device.iter().flatten() {
+        dev_numbers(w.path.as_deref().unwrap_or(""))?;
+    }
+    for list in [
+        &h.blkio_device_read_bps,
+        &h.blkio_device_write_bps,
+        &h.blkio_device_read_iops,
+        &h.blkio_device_write_iops,
+    ] {
+        throttle(list)?;
     }
     if let Some(s) = body.stop_signal.as_deref().filter(|s| !s.is_empty()) {
         super::lifecycle::parse_signal(s)?;
@@ -446,6 +565,15 @@ pub fn apply(
         opts.shm_source = Some(mount_shareable_shm(paths, &opts.id, opts.shm_size)?);
     }
     opts.uts_host = h.uts_mode.as_deref() == Some("host");
+    opts.cgroupns_private = h.cgroupns_mode == Some(HostConfigCgroupnsModeEnum::PRIVATE);
+    opts.masked_paths = h.masked_paths.clone();
+    opts.readonly_paths = h.readonly_paths.clone();
+    opts.annotations = h
+        .annotations
+        .iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     if h.init == Some(true) {
         opts.init = Some(init_binary(paths)?);
     }
@@ -483,6 +611,19 @@ pub fn apply(
         .filter(|s| (0..=100).contains(s))
         .map(|s| s as u64);
     opts.cpuset_mems = h.cpuset_mems.clone().unwrap_or_default();
+    let mut weight_devices = Vec::new();
+    for w in h.blkio_weight_device.iter().flatten() {
+        let (ma, mi) = dev_numbers(w.path.as_deref().unwrap_or(""))?;
+        weight_devices.push((ma, mi, w.weight.unwrap_or(0).min(1000) as u16));
+    }
+    opts.block_io = spec::BlockIo {
+        weight: h.blkio_weight.unwrap_or(0),
+        weight_devices,
+        read_bps: throttle(&h.blkio_device_read_bps)?,
+        write_bps: throttle(&h.blkio_device_write_bps)?,
+        read_iops: throttle(&h.blkio_device_read_iops)?,
+        write_iops: throttle(&h.blkio_device_write_iops)?,
+    };
     opts.device_rules = h
         .device_cgroup_rules
         .iter()
