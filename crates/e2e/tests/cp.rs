@@ -148,6 +148,18 @@ fn cp_both_ways_running_and_stopped() {
         "{o:?}"
     );
     d.docker(&["rm", "-f", &id]).ok();
+    // A created, never started container: copied into before its first start.
+    let fresh = d
+        .docker(&["create", "--network", "none", "busybox", "cat", "/seeded"])
+        .ok();
+    d.docker(&[
+        "cp",
+        h.join("up.txt").to_str().unwrap(),
+        &format!("{fresh}:/seeded"),
+    ])
+    .ok();
+    assert_eq!(d.docker(&["start", "-a", &fresh]).ok(), "up");
+    d.docker(&["rm", &fresh]).ok();
 }
 
 #[test]
