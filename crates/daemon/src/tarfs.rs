@@ -34,12 +34,14 @@ fn file_type(st: &FileStat) -> SFlag {
 /// `openat(dirfd, name, flags | O_NOFOLLOW | O_CLOEXEC)`.
 fn open_child(dirfd: &OwnedFd, name: &[u8], flags: i32) -> std::io::Result<OwnedFd> {
     let c = cstr(name)?;
-    // SAFETY: valid dirfd and NUL-terminated name; the result is checked.
+    // SAFETY: valid dirfd and NUL-terminated name; the mode (used with O_CREAT) is always
+    // passed; the result is checked.
     let fd = unsafe {
         libc::openat(
             dirfd.as_raw_fd(),
             c.as_ptr(),
             flags | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+            0o600 as libc::c_uint,
         )
     };
     if fd < 0 {

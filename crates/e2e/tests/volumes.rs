@@ -617,6 +617,47 @@ fn mount_tmpfs_and_volumes_from() {
     assert_eq!(o.code, 1);
     assert!(o.stderr.contains("No such container: nosuch"), "{o:?}");
     d.docker(&["rm", "-f", &id, "vf"]).ok();
+    // --mount creates its volume with the labels and options it carries; volume-subpath
+    // mounts a directory of the volume.
+    d.docker(&run_args(&[
+        "--rm",
+        "--mount",
+        "type=volume,src=labelled,dst=/l,volume-label=team=ops",
+        "busybox",
+        "sh",
+        "-c",
+        "mkdir -p /l/sub && echo s > /l/sub/f",
+    ]))
+    .ok();
+    assert_eq!(
+        d.docker(&["volume", "inspect", "-f", "{{.Labels.team}}", "labelled"])
+            .ok(),
+        "ops"
+    );
+    if !is_reference() {
+        // (subpath needs API 1.45)
+        assert_eq!(
+            d.docker(&run_args(&[
+                "--rm",
+                "--mount",
+                "type=volume,src=labelled,dst=/s,volume-subpath=sub",
+                "busybox",
+                "ls",
+                "/s",
+            ]))
+            .ok(),
+            "f"
+        );
+        let o = d.docker(&run_args(&[
+            "--rm",
+            "--mount",
+            "type=volume,src=labelled,dst=/s,volume-subpath=nosuch",
+            "busybox",
+            "true",
+        ]));
+        assert_ne!(o.code, 0);
+        assert!(o.stderr.contains("subpath"), "{o:?}");
+    }
     // The berth CLI takes the same flags.
     if !is_reference() {
         assert_eq!(

@@ -709,6 +709,45 @@ mod tests {
     }
 
     #[test]
+    fn user_mounts_parents_first_after_the_defaults() {
+        let mut o = base();
+        o.mounts = vec![BindMount {
+            source: "/c/hosts".into(),
+            destination: "/etc/hosts".into(),
+            readonly: false,
+        }];
+        let mut s = build(&o).unwrap();
+        push_mounts(
+            &mut s,
+            &[
+                Mount {
+                    destination: "/etc".into(),
+                    typ: "bind".into(),
+                    source: "/v/_data".into(),
+                    options: vec!["rbind".into()],
+                },
+                Mount {
+                    destination: "/run/x".into(),
+                    typ: "tmpfs".into(),
+                    source: "tmpfs".into(),
+                    options: vec!["rw".into()],
+                },
+            ],
+        )
+        .unwrap();
+        let dests: Vec<String> = s
+            .mounts()
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|m| m.destination().display().to_string())
+            .collect();
+        let n = dests.len();
+        assert_eq!(&dests[n - 3..], ["/etc", "/etc/hosts", "/run/x"]);
+        assert_eq!(dests[0], "/proc");
+    }
+
+    #[test]
     fn docker_defaults() {
         let s = build(&base()).unwrap();
         let v = serde_json::to_value(&s).unwrap();

@@ -63,7 +63,15 @@ impl Containers {
         let procs = cgroup_dir(&rec, "pids").join("cgroup.procs");
         let pids: Vec<u32> = tokio::fs::read_to_string(&procs)
             .await
-            .map_err(|e| ApiError::internal(format!("reading {}: {e}", procs.display())))?
+            .map_err(|e| {
+                // The cgroup goes with the last process, a moment before the exit is
+                // recorded: the container is not running.
+                if e.kind() == std::io::ErrorKind::NotFound {
+                    ApiError::conflict(format!("Container {} is not running", rec.id))
+                } else {
+                    ApiError::internal(format!("reading {}: {e}", procs.display()))
+                }
+            })?
             .lines()
             .filter_map(|l| l.trim().parse().ok())
             .collect();

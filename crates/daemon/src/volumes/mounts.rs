@@ -44,6 +44,9 @@ pub struct MountPoint {
     /// tmpfs data (`size=…,mode=…`).
     #[serde(default)]
     pub tmpfs_options: String,
+    /// `--mount volume-subpath=`: mount this directory of the volume.
+    #[serde(default)]
+    pub subpath: String,
 }
 
 impl MountPoint {
@@ -259,6 +262,17 @@ fn check_mount(m: &Mount) -> Result<(), ApiError> {
             if m.tmpfs_options.is_some() {
                 return Err(mount_err(&typ, "field TmpfsOptions must not be specified"));
             }
+            let sub = m
+                .volume_options
+                .as_ref()
+                .and_then(|v| v.subpath.clone())
+                .unwrap_or_default();
+            if sub.starts_with('/') || sub.split('/').any(|c| c == "..") {
+                return Err(mount_err(
+                    &typ,
+                    &format!("subpath must be a relative path within the volume: {sub}"),
+                ));
+            }
             if !src.is_empty() && !super::valid_name(&src) {
                 return Err(ApiError::invalid(format!(
                     "create {src}: \"{src}\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path"
@@ -349,13 +363,21 @@ impl Volumes {
         let mut by_dest: BTreeMap<String, MountPoint> = BTreeMap::new();
         let res = (|| -> Result<(), ApiError> {
             let volume = |name: &str,
-                          created: &mut Vec<String>|
+                          created: &mut Vec<String>,
+                          extra: Option<&Mount>|
              -> Result<(String, String, bool), ApiError> {
                 let existed = !name.is_empty() && self.get(name).is_some();
+                // `--mount` may carry the new volume's labels, driver and options.
+                let vo = extra
+                    .and_then(|m| m.volume_options.clone())
+                    .unwrap_or_default();
+                let dc = vo.driver_config.clone().unwrap_or_default();
                 let v = self.create_locked(
                     VolumeCreateOptions {
                         name: name.to_owned(),
-                        ..Default::default()
+                        driver: dc.name.clone().unwrap_or_default(),
+                        driver_opts: dc.options.clone().unwrap_or_default(),
+                        labels: vo.labels.clone().unwrap_or_default(),
                     },
                     name.is_empty(),
                 )?;
@@ -391,7 +413,7 @@ impl Volumes {
                         ..Default::default()
                     }
                 } else {
-                    let (name, source, anon) = volume(&b.source, &mut created)?;
+                    let (name, source, anon) = volume(&b.source, &mut created, None)?;
                     MountPoint {
                         typ: "volume".into(),
                         name,
@@ -435,11 +457,16 @@ impl Volumes {
                             .as_ref()
                             .and_then(|v| v.no_copy)
                             .unwrap_or(false);
-                        let (name, source, _) = volume(&src, &mut created)?;
+                        let (name, source, _) = volume(&src, &mut created, Some(m))?;
                         MountPoint {
                             typ: "volume".into(),
                             name,
                             source,
+                            subpath: m
+                                .volume_options
+                                .as_ref()
+                                .and_then(|v| v.subpath.clone())
+                                .unwrap_or_default(),
                             destination: dst,
                             mode: if src.is_empty() {
                                 String::new()
@@ -467,7 +494,7 @@ impl Volumes {
                 if by_dest.contains_key(&d) || req.tmpfs.contains_key(&d) || d == "/" {
                     continue;
                 }
-                let (name, source, _) = volume("", &mut created)?;
+                let (name, source, _) = volume("", &mut created, None)?;
                 by_dest.insert(
                     d.clone(),
                     MountPoint {
@@ -534,11 +561,21 @@ impl Volumes {
                             })?;
                         }
                     }
-                    if m.copy_data {
+                    if m.copy_data && m.subpath.is_empty() {
                         if let Some(rfd) = &rootfd {
                             populate(rfd, &m.destination, &data, spool_dir)?;
                         }
                     }
+                    let data = if m.subpath.is_empty() {
+                        data
+                    } else {
+                        subpath_dir(&data, &m.subpath).map_err(|e| {
+                            ApiError::invalid(format!(
+                                "error while mounting volume '{}' with subpath '{}': {e}",
+                                m.name, m.subpath
+                            ))
+                        })?
+                    };
                     self.emit(
                         "mount",
                         &v.name,
@@ -582,6 +619,29 @@ impl Volumes {
         out.sort_by_key(|m| m.destination.split('/').filter(|c| !c.is_empty()).count());
         Ok(out)
     }
+}
+
+/// A volume's subdirectory: every component a real directory (no link the volume's other
+/// users could plant), checked component by component from the volume root.
+fn subpath_dir(data: &Path, sub: &str) -> std::io::Result<PathBuf> {
+    let mut p = data.to_owned();
+    for c in sub.split('/').filter(|c| !c.is_empty() && *c != ".") {
+        if c == ".." {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "path contains ..",
+            ));
+        }
+        p.push(c);
+        let m = std::fs::symlink_metadata(&p)?;
+        if !m.is_dir() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "not a directory (or a symbolic link)",
+            ));
+        }
+    }
+    Ok(p)
 }
 
 fn bind_mount(src: &Path, m: &MountPoint) -> spec::Mount {
