@@ -339,8 +339,7 @@ impl Store {
                             return Err(bad(format!("{name} is too large ({size} bytes)")));
                         }
                         let mut data = head;
-                        (&mut e)
-                            .read_to_end(&mut data)
+                        e.read_to_end(&mut data)
                             .map_err(|err| bad(format!("reading {name}: {err}")))?;
                         small_total += data.len() as u64;
                         small.insert(name, data);
@@ -359,7 +358,6 @@ impl Store {
                 _ => {} // devices, fifos: not part of the format
             }
         }
-        drop(ar);
         drop(input);
 
         let resolve = |p: &str| -> Option<String> {
