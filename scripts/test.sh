@@ -13,7 +13,7 @@ if [ "$(id -u)" -ne 0 ]; then
   echo "scripts/test.sh: the end-to-end tests need root" >&2
   exit 1
 fi
-deps=(libseccomp-dev pkg-config busybox-static ca-certificates)
+deps=(libseccomp-dev pkg-config busybox-static ca-certificates docker.io) # docker.io: save/load interop (e2e save_load)
 [ "${BERTH_E2E_REFERENCE:-}" = dockerd ] && deps+=(docker.io runc)
 bash scripts/deps.sh "${deps[@]}"
 if [ ! -x /usr/local/bin/docker ]; then
