@@ -237,8 +237,8 @@ impl Store {
                             h.set_mode(0o644);
                             h.set_mtime(mtime);
                             h.set_size(len);
-                            b.append_data(&mut h, &layer_path, f.take(len))
-                                .map_err(io)?;
+                            let data = std::io::BufReader::with_capacity(1 << 20, f.take(len));
+                            b.append_data(&mut h, &layer_path, data).map_err(io)?;
                             written.insert(diff.clone(), layer_path.clone());
                         }
                     }
