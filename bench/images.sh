@@ -194,6 +194,7 @@ PY
   echo
   echo "Run by \`bash bench/images.sh\` on $(date -u +%Y-%m-%d), $(nproc) CPUs, kernel $(uname -r)."
   echo "berth $(on "$B" version --format '{{.Server.Version}}'), dockerd $(on "$D" version --format '{{.Server.Version}}'); the same docker CLI drives both."
+  echo "Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) (layer writes are fsynced by berthd, not by dockerd: other writers on the disk slow berthd's syncfs)."
   echo "Medians of $N rounds after $WARMUP warm-up; commit of a stopped container with a ${COMMIT_MB} MB rw layer (100 random 1 MiB files per 100 MB);"
   echo "save -o + load -i of a ${SAVE_MB} MB image in 4 layers (the image removed and its layers pruned before each load, untimed)."
   echo

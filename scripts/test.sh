@@ -13,7 +13,8 @@ if [ "$(id -u)" -ne 0 ]; then
   echo "scripts/test.sh: the end-to-end tests need root" >&2
   exit 1
 fi
-deps=(libseccomp-dev pkg-config busybox-static ca-certificates iproute2 util-linux nftables iptables)
+# docker.io: dockerd for the save/load interop suite (e2e save_load)
+deps=(libseccomp-dev pkg-config busybox-static ca-certificates iproute2 util-linux nftables iptables docker.io)
 [ "${BERTH_E2E_REFERENCE:-}" = dockerd ] && deps+=(docker.io runc)
 bash scripts/deps.sh "${deps[@]}"
 if [ ! -x /usr/local/bin/docker ]; then

@@ -128,12 +128,19 @@ impl ImageBackend for Images {
                     let refimg = self
                         .get_one(vals.first().map(String::as_str).unwrap_or(""))
                         .await?;
-                    let t = unix(&refimg.created);
+                    // Nanosecond times: images made within one second still order.
+                    let nanos = |ts: &str| {
+                        chrono::DateTime::parse_from_rfc3339(ts)
+                            .ok()
+                            .and_then(|t| t.timestamp_nanos_opt())
+                            .unwrap_or(0)
+                    };
+                    let t = nanos(&refimg.created);
                     images.retain(|i| {
                         if k == "before" {
-                            unix(&i.created) < t
+                            nanos(&i.created) < t
                         } else {
-                            unix(&i.created) > t
+                            nanos(&i.created) > t
                         }
                     });
                 }

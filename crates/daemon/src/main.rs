@@ -187,6 +187,7 @@ async fn run(args: Args) -> Result<()> {
     containers.migrate_mount_points();
     let images = images::Images::new(store.clone(), containers.clone());
     let storage = storage::Storage::new(store.clone(), containers.clone());
+    storage.set_volume_usage(containers.clone());
     let daemon_id = daemon_id(&args.data_root)?;
     let backends = berth_api::Backends {
         system: Arc::new(system::System {

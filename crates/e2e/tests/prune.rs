@@ -370,3 +370,43 @@ fn system_df_reports_what_prune_frees() {
         assert_eq!(o, "Total reclaimed space: 0B");
     }
 }
+
+#[test]
+fn images_filters() {
+    let Some(d) = setup() else { return };
+    let commit = |label: &str, reference: Option<&str>| -> String {
+        let c = d.docker(&["create", "busybox"]).ok();
+        let mut args = vec!["commit", "-c", label, c.as_str()];
+        if let Some(r) = reference {
+            args.push(r);
+        }
+        let id = d.docker(&args).ok();
+        d.docker(&["rm", &c]).ok();
+        id
+    };
+    let a = commit("LABEL x=1", Some("alpha:1"));
+    let b = commit("LABEL x=2", Some("beta:1"));
+    let c = commit("LABEL y=1", None);
+    let list = |f: &[&str]| -> BTreeSet<String> {
+        let mut args = vec!["images", "--no-trunc", "--format", "{{.ID}}"];
+        for x in f {
+            args.push("--filter");
+            args.push(x);
+        }
+        d.docker(&args).ok().lines().map(str::to_owned).collect()
+    };
+    let set = |v: &[&String]| -> BTreeSet<String> { v.iter().map(|s| s.to_string()).collect() };
+    let bb = d.inspect("busybox", "{{.Id}}");
+    assert_eq!(list(&["dangling=true"]), set(&[&c]));
+    assert_eq!(list(&["dangling=false"]), set(&[&a, &b, &bb]));
+    assert_eq!(list(&["label=x=1"]), set(&[&a]));
+    assert_eq!(list(&["label=x"]), set(&[&a, &b]));
+    assert_eq!(list(&["label=x", "label=x=2"]), set(&[&b]));
+    assert_eq!(list(&["reference=be*"]), set(&[&b]));
+    assert_eq!(list(&["before=beta:1"]), set(&[&a, &bb]));
+    assert_eq!(list(&["since=alpha:1"]), set(&[&b, &c]));
+    assert_eq!(list(&["since=alpha:1", "dangling=false"]), set(&[&b]));
+    let o = d.docker(&["images", "--filter", "before=nosuch:9"]);
+    assert_ne!(o.code, 0);
+    assert!(o.stderr.contains("nosuch"), "{}", o.stderr);
+}

@@ -237,8 +237,8 @@ impl Store {
                             h.set_mode(0o644);
                             h.set_mtime(mtime);
                             h.set_size(len);
-                            b.append_data(&mut h, &layer_path, f.take(len))
-                                .map_err(io)?;
+                            let data = std::io::BufReader::with_capacity(1 << 20, f.take(len));
+                            b.append_data(&mut h, &layer_path, data).map_err(io)?;
                             written.insert(diff.clone(), layer_path.clone());
                         }
                     }
@@ -339,8 +339,7 @@ impl Store {
                             return Err(bad(format!("{name} is too large ({size} bytes)")));
                         }
                         let mut data = head;
-                        (&mut e)
-                            .read_to_end(&mut data)
+                        e.read_to_end(&mut data)
                             .map_err(|err| bad(format!("reading {name}: {err}")))?;
                         small_total += data.len() as u64;
                         small.insert(name, data);
@@ -359,7 +358,6 @@ impl Store {
                 _ => {} // devices, fifos: not part of the format
             }
         }
-        drop(ar);
         drop(input);
 
         let resolve = |p: &str| -> Option<String> {

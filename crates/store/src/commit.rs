@@ -142,7 +142,12 @@ impl Store {
             w.flush()
         });
         let mut reader = std::fs::File::from(rx);
+        let t = std::time::Instant::now();
         let layer = self.apply_layer(lease, &mut reader, parent_chain);
+        tracing::debug!(
+            elapsed_ms = t.elapsed().as_millis() as u64,
+            "commit: layer stored"
+        );
         drop(reader);
         let written = writer
             .join()

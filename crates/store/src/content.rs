@@ -19,6 +19,8 @@ pub(crate) struct Ingest {
     path: PathBuf,
     hasher: Sha256,
     size: u64,
+    /// Already flushed by a `syncfs` of its filesystem (see [`Content::same_fs`]).
+    synced: bool,
 }
 
 impl Write for Ingest {
@@ -43,10 +45,23 @@ impl Drop for Ingest {
 impl Ingest {
     /// Fsyncs the data and returns its digest; publishing is a cheap rename after this.
     pub(crate) fn finish(&mut self) -> Result<(Digest, u64), StoreError> {
-        self.file
-            .sync_all()
-            .map_err(StoreError::io("syncing blob"))?;
-        Ok((Digest::from_hasher(self.hasher.clone()), self.size))
+        if !self.synced {
+            self.file
+                .sync_all()
+                .map_err(StoreError::io("syncing blob"))?;
+            self.synced = true;
+        }
+        Ok(self.digest())
+    }
+
+    /// The digest and size so far, without syncing.
+    pub(crate) fn digest(&self) -> (Digest, u64) {
+        (Digest::from_hasher(self.hasher.clone()), self.size)
+    }
+
+    /// Records that a `syncfs` of the blob's filesystem ran after the last write.
+    pub(crate) fn mark_synced(&mut self) {
+        self.synced = true;
     }
 }
 
@@ -64,6 +79,18 @@ impl Content {
         std::fs::create_dir_all(&ingest).map_err(StoreError::io("creating ingest dir"))?;
         crate::fsutil::remove_tmp_entries(&c.blobs());
         Ok(c)
+    }
+
+    /// Whether `p` is on the filesystem of the ingest directory (one `syncfs` flushes both).
+    pub(crate) fn same_fs(&self, p: &Path) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        match (
+            std::fs::metadata(self.root.join("ingest")),
+            std::fs::metadata(p),
+        ) {
+            (Ok(a), Ok(b)) => a.dev() == b.dev(),
+            _ => false,
+        }
     }
 
     fn blobs(&self) -> PathBuf {
@@ -87,6 +114,7 @@ impl Content {
             path,
             hasher: Sha256::new(),
             size: 0,
+            synced: false,
         })
     }
 

@@ -198,6 +198,11 @@ impl<W: Write> Walk<W> {
                         std::io::Read::chain(std::io::Read::take(f, n), std::io::repeat(0)),
                         n,
                     );
+                    // Large reads: the tar builder copies from a buffered reader's buffer.
+                    let data = std::io::BufReader::with_capacity(
+                        n.clamp(8 * 1024, 1 << 20) as usize,
+                        data,
+                    );
                     self.b.append_data(&mut h, &path, data)?;
                 }
                 SFlag::S_IFLNK => {

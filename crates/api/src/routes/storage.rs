@@ -26,7 +26,16 @@ pub fn router(b: B) -> Router {
         .route("/images/prune", post(prune_images))
         .route("/containers/prune", post(prune_containers))
         .route("/system/df", get(df))
+        .route("/build/prune", post(prune_build_cache))
         .with_state(b)
+}
+
+/// `POST /build/prune` (`docker system prune` and `docker builder prune` call it). berth has
+/// no builder yet, hence no build cache: nothing is deleted and nothing reclaimed. The
+/// filters are still checked, so a malformed request is refused as dockerd does.
+async fn prune_build_cache(AxQuery(q): AxQuery<Query>) -> ApiResult<Response> {
+    query::filters(&q)?;
+    Ok(Json(serde_json::json!({"CachesDeleted": null, "SpaceReclaimed": 0})).into_response())
 }
 
 fn pairs_get(pairs: &[(String, String)], k: &str) -> Option<String> {

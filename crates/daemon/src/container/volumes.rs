@@ -255,3 +255,22 @@ impl VolumeBackend for VolumeApi {
         Ok((deleted, space))
     }
 }
+
+/// `system df`'s volumes: each volume with `UsageData` (bytes under `_data`, containers
+/// that mount it).
+impl crate::storage::VolumeUsage for Containers {
+    fn volume_usage(&self) -> Vec<serde_json::Value> {
+        self.volumes
+            .all()
+            .iter()
+            .map(|v| {
+                let mut j = serde_json::to_value(self.volumes.to_api(v)).unwrap_or_default();
+                j["UsageData"] = serde_json::json!({
+                    "Size": self.volumes.size(&v.name),
+                    "RefCount": self.volume_users(&v.name).len(),
+                });
+                j
+            })
+            .collect()
+    }
+}

@@ -1,6 +1,7 @@
 //! `docker system df` (`GET /system/df`): images with their disk bytes and the part shared
 //! with other images, containers with the size of their rw layer, in bytes used on disk (what
-//! a prune frees). Volumes and build cache are listed by their own services once they exist.
+//! a prune frees). Volumes come from the volume service ([`super::VolumeUsage`]); there is
+//! no build cache yet.
 use std::collections::HashMap;
 
 use berth_api::{ApiResult, ListOptions};
@@ -98,6 +99,15 @@ impl Storage {
                     v
                 })
                 .collect();
+        }
+        if want("volume") {
+            if let Some(v) = self.volumes.get() {
+                let v = v.clone();
+                let list = tokio::task::spawn_blocking(move || v.volume_usage())
+                    .await
+                    .map_err(join_err)?;
+                out["Volumes"] = list.into();
+            }
         }
         Ok(out)
     }

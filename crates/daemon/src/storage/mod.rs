@@ -21,6 +21,14 @@ pub struct Storage {
     pub(crate) store: Arc<berth_store::Store>,
     pub(crate) containers: Arc<Containers>,
     pub(crate) events: Arc<Events>,
+    /// Where `system df` gets its volumes (set by the composition root, once).
+    pub(crate) volumes: std::sync::OnceLock<Arc<dyn VolumeUsage>>,
+}
+
+/// The volume service's part of `system df`: Docker's `Volume` JSON objects, each with
+/// `UsageData: {Size, RefCount}` (bytes on disk, containers using it).
+pub trait VolumeUsage: Send + Sync {
+    fn volume_usage(&self) -> Vec<serde_json::Value>;
 }
 
 impl Storage {
@@ -30,7 +38,14 @@ impl Storage {
             store,
             containers,
             events,
+            volumes: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Lets `system df` list volumes (call once at start-up).
+    #[allow(dead_code)]
+    pub fn set_volume_usage(&self, v: Arc<dyn VolumeUsage>) {
+        let _ = self.volumes.set(v);
     }
 
     /// An image event with Docker's `name` attribute.
