@@ -703,6 +703,36 @@ fn connect_and_disconnect_running() {
         ])
         .ok();
     assert!(o.contains("hello-"), "{o}");
+    // Several networks at run (docker CLI 28: --network twice).
+    let o = d
+        .docker(&[
+            "run",
+            "--rm",
+            "--network",
+            "front",
+            "--network",
+            "back",
+            "busybox",
+            "sh",
+            "-c",
+            "ip -4 -o addr; printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 db 80",
+        ])
+        .ok();
+    assert!(o.contains("eth0") && o.contains("eth1"), "{o}");
+    assert!(o.contains("hello-"), "{o}");
+    let e = d
+        .docker(&[
+            "run",
+            "--rm",
+            "--network",
+            "front",
+            "--network",
+            "nosuchnet",
+            "busybox",
+            "true",
+        ])
+        .err();
+    assert!(e.contains("network nosuchnet not found"), "{e}");
     d.docker(&["rm", "-f", "db", "app", "later"]).ok();
     // Network events from the daemon's history.
     let r = d

@@ -163,7 +163,16 @@ impl Networks {
                     wants.push(want_from(n, None)?);
                 }
                 for k in keys {
-                    let en = super::find_in(&st.nets, k)?;
+                    let Ok(en) = super::find_in(&st.nets, k) else {
+                        // Unknown: the start fails with 404 (see above).
+                        if !wants.iter().any(|w: &Want| &w.net == k) {
+                            wants.push(Want {
+                                net: k.clone(),
+                                ..Default::default()
+                            });
+                        }
+                        continue;
+                    };
                     if !en.is_bridge() {
                         return Err(ApiError::invalid(format!(
                             "container cannot be connected to network {} with network mode {mode}",
