@@ -939,6 +939,17 @@ fn find_in<'a>(
 struct DnsNames(std::sync::Weak<Networks>);
 
 impl dns::Names for DnsNames {
+    fn allowed(&self, src: IpAddr) -> bool {
+        let Some(n) = self.0.upgrade() else {
+            return false;
+        };
+        let st = n.state.lock().expect("net lock");
+        st.ctrs
+            .values()
+            .filter_map(|c| c.active.as_ref())
+            .any(|a| a.endpoints.iter().any(|e| e.ips.contains(&src)))
+    }
+
     fn upstreams(&self, src: IpAddr) -> Option<Vec<SocketAddr>> {
         let n = self.0.upgrade()?;
         let st = n.state.lock().expect("net lock");
