@@ -67,6 +67,32 @@ fn nft_publish(id: &NetIdentity) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+trait NetworkIdOnDisk {
+    fn data_root_network_id(&self, name: &str) -> String;
+}
+
+impl NetworkIdOnDisk for Daemon {
+    /// A network's ID from `<data-root>/networks` (works while the daemon is down).
+    fn data_root_network_id(&self, name: &str) -> String {
+        for e in std::fs::read_dir(self.data_root.join("networks"))
+            .unwrap()
+            .flatten()
+        {
+            if let Ok(v) = std::fs::read(e.path())
+                .map_err(|e| e.to_string())
+                .and_then(|d| {
+                    serde_json::from_slice::<serde_json::Value>(&d).map_err(|e| e.to_string())
+                })
+            {
+                if v["name"] == name {
+                    return v["id"].as_str().unwrap().to_owned();
+                }
+            }
+        }
+        panic!("no network {name} on disk");
+    }
+}
+
 fn subnet(id: &NetIdentity, k: u8) -> String {
     let (n, p) = id.spare_subnet(k);
     format!("{n}/{p}")
@@ -117,7 +143,32 @@ fn live_restore_keeps_addresses_rules_and_names() {
         "published port works with berthd down"
     );
     std::thread::sleep(Duration::from_secs(4)); // "brief" exits meanwhile
+                                                // A veth left on the bridge by a start cut short: the restarted daemon removes it.
+    let br = format!("br-{}", &d.data_root_network_id("app")[..12]);
+    let orphan = format!("veth{}", &id.bridge[2..]);
+    let st = Command::new("ip")
+        .args([
+            "link",
+            "add",
+            &orphan,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &format!("{orphan}p"),
+        ])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    assert!(Command::new("ip")
+        .args(["link", "set", &orphan, "master", &br])
+        .status()
+        .unwrap()
+        .success());
     d.restart();
+    eventually("orphaned veth removed", Duration::from_secs(10), || {
+        !links_on(&br).iter().any(|l| l.contains(&orphan))
+    });
     assert_eq!(
         d.inspect("web", "{{.NetworkSettings.Networks.app.IPAddress}}"),
         ip
@@ -135,7 +186,6 @@ fn live_restore_keeps_addresses_rules_and_names() {
         ])
         .ok();
     assert!(o.contains(&ip), "DNS after restart: {o}");
-    let br = format!("br-{}", &d.inspect("app", "{{.Id}}")[..12]);
     eventually(
         "the exited container's veth released",
         Duration::from_secs(10),

@@ -613,6 +613,37 @@ impl Networks {
                 self.release(&id).await;
             }
         }
+        // From the kernel: veths on berth's bridges that no live endpoint owns (a start cut
+        // short by a crash before its endpoint was recorded).
+        let (bridges, owned): (Vec<String>, BTreeSet<String>) = {
+            let st = self.state.lock().expect("net lock");
+            (
+                st.nets
+                    .values()
+                    .filter(|n| n.is_bridge())
+                    .map(|n| n.bridge.clone())
+                    .collect(),
+                st.ctrs
+                    .values()
+                    .filter_map(|c| c.active.as_ref())
+                    .flat_map(|a| a.endpoints.iter().map(|e| e.host_if.clone()))
+                    .collect(),
+            )
+        };
+        for b in bridges {
+            match self.nl.ports_of(&b).await {
+                Ok(ports) => {
+                    for p in ports
+                        .into_iter()
+                        .filter(|p| p.starts_with("veth") && !owned.contains(p))
+                    {
+                        tracing::info!(bridge = %b, veth = %p, "removing an orphaned veth");
+                        let _ = self.nl.delete_link(&p).await;
+                    }
+                }
+                Err(e) => tracing::warn!(bridge = %b, error = %e, "listing bridge ports"),
+            }
+        }
     }
 
     /// Finds a network by full ID, exact name, then unique ID prefix.
