@@ -965,6 +965,22 @@ fn berth_cli_network_commands() {
     assert!(e.contains("has active endpoints"), "{e}");
     d.berth(&["rm", "-f", "bw"]).ok();
     assert_eq!(d.berth(&["network", "rm", "bn"]).ok().trim(), "bn");
+    // -o com.docker.network.bridge.name names the bridge; a second use is refused.
+    let custom = format!("{}c", id.bridge);
+    let opt = format!("com.docker.network.bridge.name={custom}");
+    d.docker(&["network", "create", "-o", &opt, "named"]).ok();
+    assert!(link_exists(&custom));
+    assert_eq!(
+        d.inspect(
+            "named",
+            "{{index .Options \"com.docker.network.bridge.name\"}}"
+        ),
+        custom
+    );
+    let e = d.docker(&["network", "create", "-o", &opt, "named2"]).err();
+    assert!(e.contains("already in use"), "{e}");
+    d.docker(&["network", "rm", "named"]).ok();
+    assert!(!link_exists(&custom));
     d.berth(&["network", "create", "spare"]).ok();
     assert_eq!(
         d.berth(&["network", "prune", "-f"]).ok(),
