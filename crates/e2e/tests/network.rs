@@ -329,6 +329,18 @@ fn user_defined_networks_dns_and_isolation() {
         o.contains(&ip1) && o.contains(&ip2),
         "alias answers both: {o}"
     );
+    let o = d
+        .docker(&[
+            "run",
+            "--rm",
+            "--network",
+            "n1",
+            "busybox",
+            "nslookup",
+            "web1.n1",
+        ])
+        .ok();
+    assert!(o.contains(&ip1), "name.network: {o}");
     let short = d.container_id("web1")[..12].to_owned();
     let o = d
         .docker(&[

@@ -1016,10 +1016,20 @@ impl dns::Names for DnsNames {
                     continue;
                 }
                 let want = c.wants.iter().find(|w| w.net == e.net);
-                let matches = c.name.eq_ignore_ascii_case(name)
-                    || (name.len() >= 12 && cid.starts_with(name) && name.len() <= 64)
-                    || want
-                        .is_some_and(|w| w.aliases.iter().any(|al| al.eq_ignore_ascii_case(name)));
+                // `name` or `name.<network>` (Docker answers both).
+                let netname = st.nets.get(&e.net).map(|n| n.name.as_str()).unwrap_or("");
+                let base = name
+                    .strip_suffix(netname)
+                    .and_then(|b| b.strip_suffix('.'))
+                    .filter(|b| !b.is_empty() && !netname.is_empty())
+                    .unwrap_or(name);
+                let matches = [name, base].iter().any(|name| {
+                    c.name.eq_ignore_ascii_case(name)
+                        || (name.len() >= 12 && cid.starts_with(*name) && name.len() <= 64)
+                        || want.is_some_and(|w| {
+                            w.aliases.iter().any(|al| al.eq_ignore_ascii_case(name))
+                        })
+                });
                 if matches {
                     out.extend(e.ips.iter().copied());
                 }
