@@ -589,7 +589,7 @@ impl Networks {
         }
         let c = self.state.lock().expect("net lock").ctrs.get(id).cloned();
         if let Some(c) = c {
-            self.save_ctr(id, Some(&c));
+            self.save_ctr_as(id, Some(&c), false);
         }
         for n in &nets {
             self.emit("connect", n, Some(id));
@@ -629,7 +629,7 @@ impl Networks {
                 tracing::warn!(id, error = %e.message, "removing port rules");
             }
         }
-        self.save_ctr(id, Some(&c));
+        self.save_ctr_as(id, Some(&c), false);
     }
 
     /// At start-up: takes the port reservations of a live container again.

@@ -278,11 +278,18 @@ impl Networks {
     }
 
     pub(crate) fn save_ctr(&self, id: &str, c: Option<&CtrNet>) {
+        self.save_ctr_as(id, c, true)
+    }
+
+    /// `durable`: fsynced (create, connect); run-time transitions (start, exit) are not, as
+    /// the container record's own transitions: a power loss kills the containers anyway, and
+    /// start-up reconciliation removes what no record owns.
+    pub(crate) fn save_ctr_as(&self, id: &str, c: Option<&CtrNet>, durable: bool) {
         let p = self.dir.join("containers").join(format!("{id}.json"));
         let r = match c {
             Some(c) => serde_json::to_vec(c)
                 .map_err(std::io::Error::other)
-                .and_then(|d| write_atomic(&p, &d, true)),
+                .and_then(|d| write_atomic(&p, &d, durable)),
             None => match std::fs::remove_file(&p) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
                 _ => Ok(()),
