@@ -514,3 +514,73 @@ fn forward_drop_and_dockerd_beside() {
         std::panic::resume_unwind(e);
     }
 }
+
+/// After a host reboot the bridges, addresses and rules are gone; berthd re-creates them
+/// from its records (same subnets) at start-up.
+#[test]
+fn kernel_state_rebuilt_after_reboot() {
+    let Some((mut d, id)) = setup_net() else {
+        return;
+    };
+    d.docker(&["network", "create", "--subnet", &subnet(&id, 8), "keep"])
+        .ok();
+    let br = format!("br-{}", &d.inspect("keep", "{{.Id}}")[..12]);
+    let sn = d.inspect("bridge", "{{(index .IPAM.Config 0).Subnet}}");
+    d.stop();
+    // What a reboot loses.
+    for b in [&br, &id.bridge] {
+        assert!(Command::new("ip")
+            .args(["link", "del", b])
+            .status()
+            .unwrap()
+            .success());
+    }
+    assert!(Command::new("nft")
+        .args(["delete", "table", "inet", &id.table()])
+        .status()
+        .unwrap()
+        .success());
+    d.restart();
+    assert_eq!(d.inspect("bridge", "{{(index .IPAM.Config 0).Subnet}}"), sn);
+    let addr = Command::new("ip")
+        .args(["-4", "-o", "addr", "show", &br])
+        .output()
+        .unwrap();
+    let (n, _) = id.spare_subnet(8);
+    let o = n.octets();
+    assert!(
+        String::from_utf8_lossy(&addr.stdout).contains(&format!("{}.{}.{}.1/24", o[0], o[1], o[2])),
+        "{}",
+        String::from_utf8_lossy(&addr.stdout)
+    );
+    assert!(nft_publish(&id).contains("chain publish"));
+    d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "srv",
+        "--network",
+        "keep",
+        "busybox",
+        "sh",
+        "-c",
+        HTTPD,
+    ])
+    .ok();
+    let o = d
+        .docker(&[
+            "run",
+            "--rm",
+            "--network",
+            "keep",
+            "busybox",
+            "sh",
+            "-c",
+            "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 srv 80",
+        ])
+        .ok();
+    assert!(o.contains("hello-"), "{o}");
+    let o = d.docker(&["run", "--rm", "busybox", "ip", "route"]).ok();
+    assert!(o.contains("default via"), "{o}");
+    d.docker(&["rm", "-f", "srv"]).ok();
+}
