@@ -206,6 +206,14 @@ impl Daemon {
                 c.arg("--log-level").arg("debug");
                 if let Some(n) = &self.net {
                     c.args(n.args());
+                    // Containers' DNS traffic must stay on this machine: the host's
+                    // resolver is replaced by a loopback address nothing answers on
+                    // (suites that test forwarding pass their own).
+                    if !self.extra_args.iter().any(|a| a == "--resolv-conf") {
+                        let rc = self.root.join("resolv.conf");
+                        std::fs::write(&rc, "nameserver 127.0.0.1\n").expect("resolv.conf");
+                        c.arg("--resolv-conf").arg(rc);
+                    }
                 }
                 c.args(&self.extra_args);
                 c

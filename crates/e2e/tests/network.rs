@@ -329,6 +329,18 @@ fn user_defined_networks_dns_and_isolation() {
         o.contains(&ip1) && o.contains(&ip2),
         "alias answers both: {o}"
     );
+    let o = d
+        .docker(&[
+            "run",
+            "--rm",
+            "--network",
+            "n1",
+            "busybox",
+            "nslookup",
+            "web1.n1",
+        ])
+        .ok();
+    assert!(o.contains(&ip1), "name.network: {o}");
     let short = d.container_id("web1")[..12].to_owned();
     let o = d
         .docker(&[
@@ -703,6 +715,36 @@ fn connect_and_disconnect_running() {
         ])
         .ok();
     assert!(o.contains("hello-"), "{o}");
+    // Several networks at run (docker CLI 28: --network twice).
+    let o = d
+        .docker(&[
+            "run",
+            "--rm",
+            "--network",
+            "front",
+            "--network",
+            "back",
+            "busybox",
+            "sh",
+            "-c",
+            "ip -4 -o addr; printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 db 80",
+        ])
+        .ok();
+    assert!(o.contains("eth0") && o.contains("eth1"), "{o}");
+    assert!(o.contains("hello-"), "{o}");
+    let e = d
+        .docker(&[
+            "run",
+            "--rm",
+            "--network",
+            "front",
+            "--network",
+            "nosuchnet",
+            "busybox",
+            "true",
+        ])
+        .err();
+    assert!(e.contains("network nosuchnet not found"), "{e}");
     d.docker(&["rm", "-f", "db", "app", "later"]).ok();
     // Network events from the daemon's history.
     let r = d
@@ -935,6 +977,22 @@ fn berth_cli_network_commands() {
     assert!(e.contains("has active endpoints"), "{e}");
     d.berth(&["rm", "-f", "bw"]).ok();
     assert_eq!(d.berth(&["network", "rm", "bn"]).ok().trim(), "bn");
+    // -o com.docker.network.bridge.name names the bridge; a second use is refused.
+    let custom = format!("{}c", id.bridge);
+    let opt = format!("com.docker.network.bridge.name={custom}");
+    d.docker(&["network", "create", "-o", &opt, "named"]).ok();
+    assert!(link_exists(&custom));
+    assert_eq!(
+        d.inspect(
+            "named",
+            "{{index .Options \"com.docker.network.bridge.name\"}}"
+        ),
+        custom
+    );
+    let e = d.docker(&["network", "create", "-o", &opt, "named2"]).err();
+    assert!(e.contains("already in use"), "{e}");
+    d.docker(&["network", "rm", "named"]).ok();
+    assert!(!link_exists(&custom));
     d.berth(&["network", "create", "spare"]).ok();
     assert_eq!(
         d.berth(&["network", "prune", "-f"]).ok(),

@@ -28,6 +28,11 @@ pub trait Names: Send + Sync + 'static {
     fn upstreams(&self, _src: IpAddr) -> Option<Vec<SocketAddr>> {
         None
     }
+    /// Whether to serve `src` at all (containers only: the server must not become an open
+    /// resolver for whoever can route to the gateway address).
+    fn allowed(&self, _src: IpAddr) -> bool {
+        true
+    }
 }
 
 /// The nameservers of a resolv.conf, port 53; loopback ones included (berthd runs on the
@@ -79,6 +84,9 @@ pub async fn serve(
                 let Ok((n, from)) = udp.recv_from(&mut buf).await else {
                     continue;
                 };
+                if !names.allowed(from.ip()) {
+                    continue;
+                }
                 let req = buf[..n].to_vec();
                 let names = names.clone();
                 let upstreams = upstreams.clone();
@@ -109,6 +117,9 @@ pub async fn serve(
             let Ok((mut s, from)) = tcp.accept().await else {
                 continue;
             };
+            if !names.allowed(from.ip()) {
+                continue;
+            }
             let names = names.clone();
             let upstreams = upstreams.clone();
             tokio::spawn(async move {

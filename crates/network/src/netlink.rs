@@ -8,7 +8,7 @@ use std::path::Path;
 use futures_util::TryStreamExt;
 use ipnet::IpNet;
 use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags};
-use rtnetlink::packet_route::link::{InfoData, InfoVeth};
+use rtnetlink::packet_route::link::{InfoData, InfoVeth, LinkAttribute};
 use rtnetlink::{
     Handle, LinkBridge, LinkBridgePort, LinkMessageBuilder, LinkUnspec, LinkVeth,
     RouteMessageBuilder,
@@ -137,6 +137,35 @@ impl Netlink {
             .await
             .map_err(nl(format!("setting {name} up")))?;
         Ok(())
+    }
+
+    /// The names of the interfaces attached to bridge `name`.
+    pub async fn ports_of(&self, name: &str) -> Result<Vec<String>, NetlinkError> {
+        let Some(br) = self.link_index(name).await? else {
+            return Ok(vec![]);
+        };
+        let mut out = Vec::new();
+        let mut links = self.handle.link().get().execute();
+        while let Some(m) = links
+            .try_next()
+            .await
+            .map_err(nl(format!("listing the ports of {name}")))?
+        {
+            let on_bridge = m
+                .attributes
+                .iter()
+                .any(|a| matches!(a, LinkAttribute::Controller(i) if *i == br));
+            if !on_bridge {
+                continue;
+            }
+            if let Some(n) = m.attributes.iter().find_map(|a| match a {
+                LinkAttribute::IfName(n) => Some(n.clone()),
+                _ => None,
+            }) {
+                out.push(n);
+            }
+        }
+        Ok(out)
     }
 
     /// Deletes link `name`; a missing link is not an error.

@@ -353,11 +353,9 @@ fn merge_config(
 
 /// Checks and normalises the host config the way dockerd does before accepting it.
 fn validate_host_config(h: &mut HostConfig) -> Result<(), ApiError> {
-    let mode = h.network_mode.clone().unwrap_or_default();
-    match mode.as_str() {
-        "" => h.network_mode = Some("default".into()),
-        // Networks by name and container:<id> are checked by the network service.
-        _ => {}
+    // Networks by name and container:<id> are checked by the network service.
+    if h.network_mode.as_deref().unwrap_or("").is_empty() {
+        h.network_mode = Some("default".into());
     }
     let mut lc = h.log_config.clone().unwrap_or_default();
     super::start::validate_log_config(&mut lc)?;

@@ -163,7 +163,16 @@ impl Networks {
                     wants.push(want_from(n, None)?);
                 }
                 for k in keys {
-                    let en = super::find_in(&st.nets, k)?;
+                    let Ok(en) = super::find_in(&st.nets, k) else {
+                        // Unknown: the start fails with 404 (see above).
+                        if !wants.iter().any(|w: &Want| &w.net == k) {
+                            wants.push(Want {
+                                net: k.clone(),
+                                ..Default::default()
+                            });
+                        }
+                        continue;
+                    };
                     if !en.is_bridge() {
                         return Err(ApiError::invalid(format!(
                             "container cannot be connected to network {} with network mode {mode}",
@@ -580,7 +589,7 @@ impl Networks {
         }
         let c = self.state.lock().expect("net lock").ctrs.get(id).cloned();
         if let Some(c) = c {
-            self.save_ctr(id, Some(&c));
+            self.save_ctr_as(id, Some(&c), false);
         }
         for n in &nets {
             self.emit("connect", n, Some(id));
@@ -620,7 +629,7 @@ impl Networks {
                 tracing::warn!(id, error = %e.message, "removing port rules");
             }
         }
-        self.save_ctr(id, Some(&c));
+        self.save_ctr_as(id, Some(&c), false);
     }
 
     /// At start-up: takes the port reservations of a live container again.
@@ -796,4 +805,131 @@ fn want_from(n: &NetRecord, s: Option<&EndpointSettings>) -> Result<Want, ApiErr
     w.aliases = aliases;
     w.links = s.links.clone().unwrap_or_default();
     Ok(w)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, HashMap};
+
+    use berth_api::models::{EndpointIpamConfig, PortBinding};
+
+    use super::*;
+    use crate::network::SubnetCfg;
+
+    fn net(default_bridge: bool) -> NetRecord {
+        let subnet: IpNet = "10.5.0.0/24".parse().unwrap();
+        NetRecord {
+            id: "n".repeat(64),
+            name: "n".into(),
+            created: String::new(),
+            driver: "bridge".into(),
+            bridge: "b".into(),
+            internal: false,
+            ipv6: false,
+            attachable: false,
+            labels: BTreeMap::new(),
+            options: BTreeMap::new(),
+            subnets: vec![SubnetCfg {
+                subnet,
+                gateway: "10.5.0.1".parse().unwrap(),
+                ip_range: None,
+                aux: BTreeMap::new(),
+                show_gateway: true,
+            }],
+            ipam_user: true,
+            default_bridge,
+        }
+    }
+
+    fn settings(ip: &str, aliases: &[&str]) -> EndpointSettings {
+        EndpointSettings {
+            ipam_config: Some(EndpointIpamConfig {
+                ipv4_address: Some(ip.into()),
+                ..Default::default()
+            }),
+            aliases: Some(aliases.iter().map(|s| s.to_string()).collect()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn modes() {
+        assert_eq!(mode_network(""), Some("bridge"));
+        assert_eq!(mode_network("default"), Some("bridge"));
+        assert_eq!(mode_network("mynet"), Some("mynet"));
+        assert_eq!(mode_network("host"), None);
+        assert_eq!(mode_network("none"), None);
+        assert_eq!(mode_network("container:abc"), None);
+    }
+
+    #[test]
+    fn static_addresses_and_aliases_are_checked() {
+        let w = want_from(&net(false), Some(&settings("10.5.0.9", &["web"]))).unwrap();
+        assert_eq!(w.ipv4, Some("10.5.0.9".parse().unwrap()));
+        assert_eq!(w.aliases, ["web"]);
+        let e = want_from(&net(false), Some(&settings("10.6.0.9", &[]))).unwrap_err();
+        assert!(e
+            .message
+            .contains("does not belong to any of this network's subnets"));
+        let e = want_from(&net(false), Some(&settings("10.5.0.1", &[]))).unwrap_err();
+        assert!(e.message.contains("gateway"));
+        let e = want_from(&net(false), Some(&settings("nonsense", &[]))).unwrap_err();
+        assert!(e.message.contains("invalid IPv4 address"));
+        let e = want_from(&net(true), Some(&settings("10.5.0.9", &[]))).unwrap_err();
+        assert!(e.message.contains("user defined networks only"));
+        let mut s = settings("", &["x"]);
+        s.ipam_config = None;
+        let e = want_from(&net(true), Some(&s)).unwrap_err();
+        assert!(e.message.contains("network-scoped alias"));
+    }
+
+    #[test]
+    fn port_plans() {
+        assert_eq!(parse_port_key("80/tcp").unwrap(), (80, "tcp".into()));
+        assert_eq!(parse_port_key("53/UDP").unwrap(), (53, "udp".into()));
+        assert!(parse_port_key("x/tcp").is_err());
+        assert!(parse_port_key("80/icmp").is_err());
+        assert_eq!(host_port_range("").unwrap(), (0, 0));
+        assert_eq!(host_port_range("8080").unwrap(), (8080, 8080));
+        assert_eq!(host_port_range("8000-8010").unwrap(), (8000, 8010));
+        assert!(host_port_range("9-8").is_err());
+        let host = HostConfig {
+            port_bindings: Some(HashMap::from([(
+                "80/tcp".to_owned(),
+                Some(vec![
+                    PortBinding {
+                        host_ip: Some("127.0.0.1".into()),
+                        host_port: Some("8080".into()),
+                    },
+                    PortBinding {
+                        host_ip: Some("".into()),
+                        host_port: Some("".into()),
+                    },
+                ]),
+            )])),
+            publish_all_ports: Some(true),
+            ..Default::default()
+        };
+        let cfg = ContainerConfig {
+            exposed_ports: Some(HashMap::from([
+                ("80/tcp".to_owned(), HashMap::new()),
+                ("53/udp".to_owned(), HashMap::new()),
+            ])),
+            ..Default::default()
+        };
+        let p = plan_ports(&cfg, &host);
+        assert_eq!(
+            p,
+            vec![
+                (
+                    "tcp".into(),
+                    Some("127.0.0.1".parse().unwrap()),
+                    (8080, 8080),
+                    80
+                ),
+                ("tcp".into(), None, (0, 0), 80),
+                ("udp".into(), None, (0, 0), 53),
+            ]
+        );
+    }
 }

@@ -278,11 +278,18 @@ impl Networks {
     }
 
     pub(crate) fn save_ctr(&self, id: &str, c: Option<&CtrNet>) {
+        self.save_ctr_as(id, c, true)
+    }
+
+    /// `durable`: fsynced (create, connect); run-time transitions (start, exit) are not, as
+    /// the container record's own transitions: a power loss kills the containers anyway, and
+    /// start-up reconciliation removes what no record owns.
+    pub(crate) fn save_ctr_as(&self, id: &str, c: Option<&CtrNet>, durable: bool) {
         let p = self.dir.join("containers").join(format!("{id}.json"));
         let r = match c {
             Some(c) => serde_json::to_vec(c)
                 .map_err(std::io::Error::other)
-                .and_then(|d| write_atomic(&p, &d, true)),
+                .and_then(|d| write_atomic(&p, &d, durable)),
             None => match std::fs::remove_file(&p) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
                 _ => Ok(()),
@@ -613,6 +620,37 @@ impl Networks {
                 self.release(&id).await;
             }
         }
+        // From the kernel: veths on berth's bridges that no live endpoint owns (a start cut
+        // short by a crash before its endpoint was recorded).
+        let (bridges, owned): (Vec<String>, BTreeSet<String>) = {
+            let st = self.state.lock().expect("net lock");
+            (
+                st.nets
+                    .values()
+                    .filter(|n| n.is_bridge())
+                    .map(|n| n.bridge.clone())
+                    .collect(),
+                st.ctrs
+                    .values()
+                    .filter_map(|c| c.active.as_ref())
+                    .flat_map(|a| a.endpoints.iter().map(|e| e.host_if.clone()))
+                    .collect(),
+            )
+        };
+        for b in bridges {
+            match self.nl.ports_of(&b).await {
+                Ok(ports) => {
+                    for p in ports
+                        .into_iter()
+                        .filter(|p| p.starts_with("veth") && !owned.contains(p))
+                    {
+                        tracing::info!(bridge = %b, veth = %p, "removing an orphaned veth");
+                        let _ = self.nl.delete_link(&p).await;
+                    }
+                }
+                Err(e) => tracing::warn!(bridge = %b, error = %e, "listing bridge ports"),
+            }
+        }
     }
 
     /// Finds a network by full ID, exact name, then unique ID prefix.
@@ -939,6 +977,17 @@ fn find_in<'a>(
 struct DnsNames(std::sync::Weak<Networks>);
 
 impl dns::Names for DnsNames {
+    fn allowed(&self, src: IpAddr) -> bool {
+        let Some(n) = self.0.upgrade() else {
+            return false;
+        };
+        let st = n.state.lock().expect("net lock");
+        st.ctrs
+            .values()
+            .filter_map(|c| c.active.as_ref())
+            .any(|a| a.endpoints.iter().any(|e| e.ips.contains(&src)))
+    }
+
     fn upstreams(&self, src: IpAddr) -> Option<Vec<SocketAddr>> {
         let n = self.0.upgrade()?;
         let st = n.state.lock().expect("net lock");
@@ -974,10 +1023,20 @@ impl dns::Names for DnsNames {
                     continue;
                 }
                 let want = c.wants.iter().find(|w| w.net == e.net);
-                let matches = c.name.eq_ignore_ascii_case(name)
-                    || (name.len() >= 12 && cid.starts_with(name) && name.len() <= 64)
-                    || want
-                        .is_some_and(|w| w.aliases.iter().any(|al| al.eq_ignore_ascii_case(name)));
+                // `name` or `name.<network>` (Docker answers both).
+                let netname = st.nets.get(&e.net).map(|n| n.name.as_str()).unwrap_or("");
+                let base = name
+                    .strip_suffix(netname)
+                    .and_then(|b| b.strip_suffix('.'))
+                    .filter(|b| !b.is_empty() && !netname.is_empty())
+                    .unwrap_or(name);
+                let matches = [name, base].iter().any(|name| {
+                    c.name.eq_ignore_ascii_case(name)
+                        || (name.len() >= 12 && cid.starts_with(*name) && name.len() <= 64)
+                        || want.is_some_and(|w| {
+                            w.aliases.iter().any(|al| al.eq_ignore_ascii_case(name))
+                        })
+                });
                 if matches {
                     out.extend(e.ips.iter().copied());
                 }

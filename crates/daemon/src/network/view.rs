@@ -111,7 +111,7 @@ impl Networks {
                 continue;
             }
             let ok = match k.as_str() {
-                "driver" => vals.iter().any(|v| *v == n.driver),
+                "driver" => vals.contains(&n.driver),
                 "id" => vals.iter().any(|v| n.id.starts_with(v.as_str())),
                 "name" => vals.iter().any(|v| n.name.contains(v.as_str())),
                 "scope" => vals.iter().any(|v| v == "local"),
