@@ -83,6 +83,17 @@ fn lifecycle_events_replayed_with_since_until() {
         "{got}"
     );
 
+    // The berth CLI prints the same events: its default line and its templates.
+    for fmt in [None, Some("{{.Type}} {{.Action}} {{.Actor.ID}}")] {
+        let mut args = vec!["events", "--since", &s, "--until", &u, "--filter", "container=ev1"];
+        if let Some(f) = fmt {
+            args.extend(["--format", f]);
+        }
+        let want = d.docker(&args).ok();
+        assert!(want.lines().count() >= 4, "{want}");
+        assert_eq!(d.berth(&args).ok(), want);
+    }
+
     // Filters: event, label, type.
     let o = d.docker(&[
         "events",

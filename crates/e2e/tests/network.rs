@@ -752,10 +752,13 @@ fn connect_and_disconnect_running() {
             "GET",
             &format!(
                 "/events?since={since}&until={}&filters=%7B%22type%22%3A%5B%22network%22%5D%7D",
+                // `until` is whole seconds: one past now, so the events of this second
+                // are all in (the stream ends at that second).
                 std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
                     .unwrap()
                     .as_secs()
+                    + 1
             ),
             &[],
             None,

@@ -7,6 +7,7 @@ pub mod container;
 pub mod control;
 pub mod cp;
 pub mod df;
+pub mod events;
 pub mod exec;
 pub mod fs;
 pub mod images;
@@ -92,6 +93,8 @@ pub enum Command {
     Top(control::TopArgs),
     /// Display a live stream of container(s) resource usage statistics
     Stats(stats::StatsArgs),
+    /// Get real time events from the server
+    Events(events::EventsArgs),
     /// Update configuration of one or more containers
     Update(stats::UpdateArgs),
     /// Inspect changes to files or directories on a container's filesystem
@@ -441,6 +444,7 @@ pub async fn dispatch(cli: Cli) -> Result<i32> {
         Command::Top(a) | Command::Container(ContainerCommand::Top(a)) => {
             control::top(connect().await?, a).await
         }
+        Command::Events(a) => events::events(connect().await?, a).await,
         Command::Stats(a) | Command::Container(ContainerCommand::Stats(a)) => {
             stats::stats(connect().await?, a).await
         }
