@@ -142,7 +142,17 @@ pub fn row(container: &str, v: &Value, trunc: bool) -> T {
     let (br, bw) = blkio(v);
     let pids = u(v, "/pids_stats/current") as u64;
     let st = |v: String| T::String(v.into());
+    // In key order: `{{json .}}` prints them so (docker marshals a map).
     let entries: Vec<(Arc<str>, T)> = vec![
+        (
+            "BlockIO".into(),
+            st(format!(
+                "{} / {}",
+                human_size_prec(br, 3),
+                human_size_prec(bw, 3)
+            )),
+        ),
+        ("CPUPerc".into(), st(format!("{:.2}%", cpu_percent(v)))),
         ("Container".into(), st(container.to_owned())),
         (
             "ID".into(),
@@ -152,27 +162,18 @@ pub fn row(container: &str, v: &Value, trunc: bool) -> T {
                 id.to_owned()
             }),
         ),
-        ("Name".into(), st(name.to_owned())),
-        ("CPUPerc".into(), st(format!("{:.2}%", cpu_percent(v)))),
+        ("MemPerc".into(), st(format!("{mem_pct:.2}%"))),
         (
             "MemUsage".into(),
             st(format!("{} / {}", bytes_size(mem), bytes_size(limit))),
         ),
-        ("MemPerc".into(), st(format!("{mem_pct:.2}%"))),
+        ("Name".into(), st(name.to_owned())),
         (
             "NetIO".into(),
             st(format!(
                 "{} / {}",
                 human_size_prec(rx, 3),
                 human_size_prec(tx, 3)
-            )),
-        ),
-        (
-            "BlockIO".into(),
-            st(format!(
-                "{} / {}",
-                human_size_prec(br, 3),
-                human_size_prec(bw, 3)
             )),
         ),
         ("PIDs".into(), st(pids.to_string())),
