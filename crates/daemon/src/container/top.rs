@@ -63,7 +63,14 @@ impl Containers {
         let procs = cgroup_dir(&rec, "pids").join("cgroup.procs");
         let pids: Vec<u32> = tokio::fs::read_to_string(&procs)
             .await
-            .map_err(|e| ApiError::internal(format!("reading {}: {e}", procs.display())))?
+            .map_err(|e| {
+                if e.kind() == std::io::ErrorKind::NotFound {
+                    // Exited a moment ago: the cgroup went before the exit was recorded.
+                    ApiError::conflict(format!("Container {} is not running", rec.id))
+                } else {
+                    ApiError::internal(format!("reading {}: {e}", procs.display()))
+                }
+            })?
             .lines()
             .filter_map(|l| l.trim().parse().ok())
             .collect();
