@@ -199,7 +199,8 @@ pub async fn stats(client: Client, a: StatsArgs) -> Result<i32> {
     };
     let fmt = Formatter::new(&format)?;
     loop {
-        let names: Vec<String> = if a.containers.is_empty() {
+        // (shown as, asked for): docker shows the short ID; the full one is a direct lookup.
+        let names: Vec<(String, String)> = if a.containers.is_empty() {
             let mut q = Vec::new();
             if a.all {
                 q.push(("all", "1".to_string()));
@@ -207,16 +208,19 @@ pub async fn stats(client: Client, a: StatsArgs) -> Result<i32> {
             let list: Vec<Value> = client.get_json("/containers/json", &q).await?;
             list.iter()
                 .filter_map(|c| c.get("Id").and_then(Value::as_str))
-                .map(|id| id[..12.min(id.len())].to_owned())
+                .map(|id| (id[..12.min(id.len())].to_owned(), id.to_owned()))
                 .collect()
         } else {
-            a.containers.clone()
+            a.containers
+                .iter()
+                .map(|c| (c.clone(), c.clone()))
+                .collect()
         };
         let samples =
-            futures_util::future::join_all(names.iter().map(|n| sample(&client, n))).await;
+            futures_util::future::join_all(names.iter().map(|(_, n)| sample(&client, n))).await;
         let mut rows = Vec::new();
         let mut failures = Failures::default();
-        for (n, s) in names.iter().zip(samples) {
+        for ((n, _), s) in names.iter().zip(samples) {
             match s {
                 Ok(v) => rows.push(row(n, &v, !a.no_trunc)),
                 Err(e) => failures.push(&e),
