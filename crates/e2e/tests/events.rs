@@ -85,7 +85,15 @@ fn lifecycle_events_replayed_with_since_until() {
 
     // The berth CLI prints the same events: its default line and its templates.
     for fmt in [None, Some("{{.Type}} {{.Action}} {{.Actor.ID}}")] {
-        let mut args = vec!["events", "--since", &s, "--until", &u, "--filter", "container=ev1"];
+        let mut args = vec![
+            "events",
+            "--since",
+            &s,
+            "--until",
+            &u,
+            "--filter",
+            "container=ev1",
+        ];
         if let Some(f) = fmt {
             args.extend(["--format", f]);
         }

@@ -378,3 +378,43 @@ fn on_unhealthy_restarts_an_unhealthy_container() {
         "on-unhealthy"
     );
 }
+
+/// berth keeps restart state across a daemon crash: `RestartCount`, and a restart that was
+/// pending (the container `restarting`) when berthd died happens once it is back.
+#[test]
+fn restart_state_survives_a_daemon_crash() {
+    if is_reference() {
+        return; // dockerd without live restore stops its containers when it goes down.
+    }
+    let Some(mut d) = setup() else { return };
+    d.docker(&run_args(&[
+        "-d",
+        "--name",
+        "cr",
+        "--restart",
+        "always",
+        "busybox",
+        "sh",
+        "-c",
+        "exit 2",
+    ]))
+    .ok();
+    // After a few quick failures the backoff reaches seconds: catch it restarting.
+    eventually("restarting with a count", Duration::from_secs(60), || {
+        restart_count(&d, "cr") >= 4 && d.status("cr") == "restarting"
+    });
+    let n = restart_count(&d, "cr");
+    d.kill9();
+    d.restart();
+    // The pending restart keeps the count (a fresh start would reset it to 0).
+    for _ in 0..10 {
+        let now = restart_count(&d, "cr");
+        assert!(now >= n, "{now} < {n}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eventually("restarted after the crash", Duration::from_secs(30), || {
+        restart_count(&d, "cr") > n
+    });
+    d.docker(&["stop", "cr"]).ok();
+    assert_eq!(d.status("cr"), "exited");
+}

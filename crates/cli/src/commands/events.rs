@@ -105,7 +105,10 @@ mod tests {
             "timeNano": 1_700_000_000_123_456_789i64,
         });
         let line = default_line(&ev);
-        assert!(line.ends_with(" container start abc (image=busybox, name=web)\n"), "{line}");
+        assert!(
+            line.ends_with(" container start abc (image=busybox, name=web)\n"),
+            "{line}"
+        );
         assert!(line.contains(".123456789"), "{line}");
     }
 }

@@ -142,7 +142,17 @@ pub fn row(container: &str, v: &Value, trunc: bool) -> T {
     let (br, bw) = blkio(v);
     let pids = u(v, "/pids_stats/current") as u64;
     let st = |v: String| T::String(v.into());
+    // In key order: `{{json .}}` prints them so (docker marshals a map).
     let entries: Vec<(Arc<str>, T)> = vec![
+        (
+            "BlockIO".into(),
+            st(format!(
+                "{} / {}",
+                human_size_prec(br, 3),
+                human_size_prec(bw, 3)
+            )),
+        ),
+        ("CPUPerc".into(), st(format!("{:.2}%", cpu_percent(v)))),
         ("Container".into(), st(container.to_owned())),
         (
             "ID".into(),
@@ -152,27 +162,18 @@ pub fn row(container: &str, v: &Value, trunc: bool) -> T {
                 id.to_owned()
             }),
         ),
-        ("Name".into(), st(name.to_owned())),
-        ("CPUPerc".into(), st(format!("{:.2}%", cpu_percent(v)))),
+        ("MemPerc".into(), st(format!("{mem_pct:.2}%"))),
         (
             "MemUsage".into(),
             st(format!("{} / {}", bytes_size(mem), bytes_size(limit))),
         ),
-        ("MemPerc".into(), st(format!("{mem_pct:.2}%"))),
+        ("Name".into(), st(name.to_owned())),
         (
             "NetIO".into(),
             st(format!(
                 "{} / {}",
                 human_size_prec(rx, 3),
                 human_size_prec(tx, 3)
-            )),
-        ),
-        (
-            "BlockIO".into(),
-            st(format!(
-                "{} / {}",
-                human_size_prec(br, 3),
-                human_size_prec(bw, 3)
             )),
         ),
         ("PIDs".into(), st(pids.to_string())),
@@ -198,7 +199,8 @@ pub async fn stats(client: Client, a: StatsArgs) -> Result<i32> {
     };
     let fmt = Formatter::new(&format)?;
     loop {
-        let names: Vec<String> = if a.containers.is_empty() {
+        // (shown as, asked for): docker shows the short ID; the full one is a direct lookup.
+        let names: Vec<(String, String)> = if a.containers.is_empty() {
             let mut q = Vec::new();
             if a.all {
                 q.push(("all", "1".to_string()));
@@ -206,16 +208,19 @@ pub async fn stats(client: Client, a: StatsArgs) -> Result<i32> {
             let list: Vec<Value> = client.get_json("/containers/json", &q).await?;
             list.iter()
                 .filter_map(|c| c.get("Id").and_then(Value::as_str))
-                .map(|id| id[..12.min(id.len())].to_owned())
+                .map(|id| (id[..12.min(id.len())].to_owned(), id.to_owned()))
                 .collect()
         } else {
-            a.containers.clone()
+            a.containers
+                .iter()
+                .map(|c| (c.clone(), c.clone()))
+                .collect()
         };
         let samples =
-            futures_util::future::join_all(names.iter().map(|n| sample(&client, n))).await;
+            futures_util::future::join_all(names.iter().map(|(_, n)| sample(&client, n))).await;
         let mut rows = Vec::new();
         let mut failures = Failures::default();
-        for (n, s) in names.iter().zip(samples) {
+        for ((n, _), s) in names.iter().zip(samples) {
             match s {
                 Ok(v) => rows.push(row(n, &v, !a.no_trunc)),
                 Err(e) => failures.push(&e),

@@ -334,7 +334,7 @@ impl Containers {
     }
 
     /// Runs one probe as an exec (with Docker's exec events) and returns its result.
-    async fn probe(&self, c: &Ctr, args: Vec<String>, timeout: Duration) -> ProbeResult {
+    async fn probe(&self, c: &Ctr, args: Vec<String>, limit: Duration) -> ProbeResult {
         let start = now_rfc3339();
         let fail = |code: i64, output: String| ProbeResult {
             start: start.clone(),
@@ -385,14 +385,23 @@ impl Containers {
             &[("execID", exec_id.clone())],
         );
         let shim = self.shim(&c.id);
-        let (pid, mut stream) = match shim.exec(&exec_id, process).await {
-            Ok(x) => x,
-            Err(e) => {
-                let msg = format!("OCI runtime exec failed: {e}");
-                let code = super::process_failure_code(&msg).unwrap_or(126);
-                return fail(code, msg);
-            }
-        };
+        let started = tokio::time::Instant::now();
+        let (pid, mut stream) =
+            match tokio::time::timeout(limit, shim.exec(&exec_id, process)).await {
+                Ok(Ok(x)) => x,
+                Ok(Err(e)) => {
+                    let msg = format!("OCI runtime exec failed: {e}");
+                    let code = super::process_failure_code(&msg).unwrap_or(126);
+                    return fail(code, msg);
+                }
+                Err(_) => {
+                    return fail(
+                        -1,
+                        format!("Health check exceeded timeout ({})", go_duration(limit)),
+                    )
+                }
+            };
+        let timeout = limit.saturating_sub(started.elapsed());
         self.emit(
             c,
             &format!("exec_start: {cmdline}"),
@@ -420,7 +429,7 @@ impl Containers {
                 kill_exec(pid, &c.id);
                 let res = fail(
                     -1,
-                    format!("Health check exceeded timeout ({})", go_duration(timeout)),
+                    format!("Health check exceeded timeout ({})", go_duration(limit)),
                 );
                 self.emit(
                     c,

@@ -241,15 +241,16 @@ impl Containers {
     pub(crate) fn start_policy_containers(self: &Arc<Self>, loaded: &[Arc<Ctr>]) {
         for c in loaded {
             let rec = c.snapshot();
-            let pending = rec.state.status == Status::Restarting;
-            if pending {
-                self.update(c, |r| r.state.status = Status::Exited);
-            } else if rec.state.status != Status::Exited {
+            if rec.state.status == Status::Restarting {
+                // A policy restart: it keeps its count.
+                let generation = c.restart.lock().expect("restart lock").generation;
+                self.spawn_restart(c.clone(), Duration::ZERO, generation);
                 continue;
             }
-            if !(pending || starts_with_daemon(&rec)) {
+            if rec.state.status != Status::Exited || !starts_with_daemon(&rec) {
                 continue;
             }
+            // As dockerd's restore: a fresh start (RestartCount back to 0).
             let this = self.clone();
             let c = c.clone();
             tokio::spawn(async move {

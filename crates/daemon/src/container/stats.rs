@@ -469,16 +469,56 @@ fn blkio_out(b: &Blkio) -> BlkioOut {
     }
 }
 
-fn take_sample(rec: &Record, host_mem: u64) -> Sample {
-    let cg = if super::control::unified() {
-        read_v2(&super::control::cgroup_dir(rec, ""))
+/// What a sample needs of a container record (taken under its lock, without cloning the
+/// whole record: `stats` of every container is one request each).
+#[derive(Debug, Clone)]
+struct Target {
+    id: String,
+    name: String,
+    status: Status,
+    pid: u32,
+    host_net: bool,
+    /// The cgroup path inside a hierarchy (`berth/<id>`).
+    cgroup: String,
+}
+
+impl Target {
+    fn of(rec: &Record) -> Self {
+        Self {
+            id: rec.id.clone(),
+            name: rec.name.clone(),
+            status: rec.state.status,
+            pid: rec.state.pid,
+            host_net: rec.host_config.network_mode.as_deref() == Some("host"),
+            cgroup: super::control::cgroup_path(rec)
+                .trim_start_matches('/')
+                .to_owned(),
+        }
+    }
+
+    fn running(&self) -> bool {
+        matches!(self.status, Status::Running | Status::Paused)
+    }
+}
+
+fn unified() -> bool {
+    static UNIFIED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *UNIFIED.get_or_init(super::control::unified)
+}
+
+/// Reads sysfs and procfs files only: quick enough to do on the runtime's thread.
+fn take_sample(rec: &Target, host_mem: u64) -> Sample {
+    let root = Path::new("/sys/fs/cgroup");
+    let cg = if unified() {
+        read_v2(&root.join(&rec.cgroup))
     } else {
+        let dir = |ctrl: &str| root.join(ctrl).join(&rec.cgroup);
         read_v1(&V1Dirs {
-            cpuacct: super::control::cgroup_dir(rec, "cpuacct"),
-            cpu: super::control::cgroup_dir(rec, "cpu"),
-            memory: super::control::cgroup_dir(rec, "memory"),
-            pids: super::control::cgroup_dir(rec, "pids"),
-            blkio: super::control::cgroup_dir(rec, "blkio"),
+            cpuacct: dir("cpuacct"),
+            cpu: dir("cpu"),
+            memory: dir("memory"),
+            pids: dir("pids"),
+            blkio: dir("blkio"),
         })
     };
     let (system, cpus) = system_cpu(&read(Path::new("/proc/stat")).unwrap_or_default());
@@ -486,10 +526,10 @@ fn take_sample(rec: &Record, host_mem: u64) -> Sample {
         Some(l) if host_mem == 0 || l < host_mem => l,
         _ => host_mem,
     };
-    let networks = (rec.host_config.network_mode.as_deref() != Some("host") && rec.state.pid > 0)
+    let networks = (!rec.host_net && rec.pid > 0)
         .then(|| {
             parse_net_dev(
-                &read(Path::new(&format!("/proc/{}/net/dev", rec.state.pid))).unwrap_or_default(),
+                &read(Path::new(&format!("/proc/{}/net/dev", rec.pid))).unwrap_or_default(),
             )
         })
         .filter(|n| !n.is_empty());
@@ -517,7 +557,7 @@ fn to_json(out: &StatsOut) -> String {
 }
 
 /// The sample Docker sends for a container that is not running.
-fn empty_stats(rec: &Record) -> String {
+fn empty_stats(rec: &Target) -> String {
     to_json(&StatsOut {
         read: ZERO_TIME.into(),
         preread: ZERO_TIME.into(),
@@ -534,7 +574,7 @@ fn empty_stats(rec: &Record) -> String {
     })
 }
 
-fn compose(rec: &Record, cur: &Sample, pre: Option<&Sample>) -> String {
+fn compose(rec: &Target, cur: &Sample, pre: Option<&Sample>) -> String {
     to_json(&StatsOut {
         read: cur.read.clone(),
         preread: pre.map_or_else(|| ZERO_TIME.to_owned(), |p| p.read.clone()),
@@ -567,13 +607,8 @@ impl StatsService {
         })
     }
 
-    async fn sample(&self, rec: &Record) -> Sample {
-        let rec = rec.clone();
-        let host_mem = self.host_mem;
-        let s = tokio::task::spawn_blocking(move || take_sample(&rec, host_mem))
-            .await
-            .expect("stats sample task");
-        s
+    fn sample(&self, rec: &Target) -> Sample {
+        take_sample(rec, self.host_mem)
     }
 
     fn remember(&self, id: &str, s: &Sample) {
@@ -597,24 +632,24 @@ impl StatsService {
     /// One sample with Docker's shape (empty for a container that is not running).
     pub async fn one(&self, key: &str, one_shot: bool) -> ApiResult<String> {
         let c = self.containers.get(key)?;
-        let rec = c.snapshot();
-        if rec.state.status != Status::Running && rec.state.status != Status::Paused {
+        let rec = Target::of(&c.rec.lock().expect("record lock"));
+        if !rec.running() {
             return Ok(empty_stats(&rec));
         }
         if one_shot {
-            let cur = self.sample(&rec).await;
+            let cur = self.sample(&rec);
             self.remember(&rec.id, &cur);
             return Ok(compose(&rec, &cur, None));
         }
         let pre = match self.recent(&rec.id) {
             Some(p) => p,
             None => {
-                let p = self.sample(&rec).await;
+                let p = self.sample(&rec);
                 tokio::time::sleep(COLD_DELTA).await;
                 p
             }
         };
-        let cur = self.sample(&rec).await;
+        let cur = self.sample(&rec);
         self.remember(&rec.id, &cur);
         Ok(compose(&rec, &cur, Some(&pre)))
     }
@@ -633,11 +668,11 @@ impl StatsService {
                 if c.exits.borrow().removed {
                     return None;
                 }
-                let rec = c.snapshot();
-                if rec.state.status != Status::Running && rec.state.status != Status::Paused {
+                let rec = Target::of(&c.rec.lock().expect("record lock"));
+                if !rec.running() {
                     return Some((empty_stats(&rec), (this, c, None, false)));
                 }
-                let cur = this.sample(&rec).await;
+                let cur = this.sample(&rec);
                 this.remember(&rec.id, &cur);
                 let v = compose(&rec, &cur, pre.as_ref());
                 Some((v, (this, c, Some(cur), false)))
@@ -687,7 +722,7 @@ mod tests {
         let rec: Record = serde_json::from_str(rec_json).unwrap();
         // dockerd 20.10's answer for a container that is not running, byte for byte.
         assert_eq!(
-            empty_stats(&rec),
+            empty_stats(&Target::of(&rec)),
             r#"{"read":"0001-01-01T00:00:00Z","preread":"0001-01-01T00:00:00Z","pids_stats":{},"blkio_stats":{"io_service_bytes_recursive":null,"io_serviced_recursive":null,"io_queue_recursive":null,"io_service_time_recursive":null,"io_wait_time_recursive":null,"io_merged_recursive":null,"io_time_recursive":null,"sectors_recursive":null},"num_procs":0,"storage_stats":{},"cpu_stats":{"cpu_usage":{"total_usage":0,"usage_in_kernelmode":0,"usage_in_usermode":0},"throttling_data":{"periods":0,"throttled_periods":0,"throttled_time":0}},"precpu_stats":{"cpu_usage":{"total_usage":0,"usage_in_kernelmode":0,"usage_in_usermode":0},"throttling_data":{"periods":0,"throttled_periods":0,"throttled_time":0}},"memory_stats":{},"name":"/x","id":"c1"}"#
         );
     }

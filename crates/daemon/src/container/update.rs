@@ -21,6 +21,7 @@ use super::{Containers, Record, Status};
 const MIN_MEMORY: i64 = 6 * 1024 * 1024;
 
 /// What an update changes, computed before anything is written.
+#[derive(Debug)]
 struct Plan {
     host: HostConfig,
     /// `Some(Some(v))`: set berth's policy label; `Some(None)`: remove it.
@@ -499,6 +500,86 @@ mod tests {
             true,
         );
         assert_eq!(w, vec![("pids", "pids.max", "max".to_string())]);
+    }
+
+    fn record(host: HostConfig) -> Record {
+        let mut r: Record = serde_json::from_str(
+            r#"{"id":"c1","name":"x","created":"","image":"","image_id":"","path":"","args":[],"config":{},"host_config":{},"state":{"status":"running","pid":1,"exit_code":0,"error":"","oom_killed":false,"started_at":"","finished_at":""},"restart_count":0}"#,
+        )
+        .unwrap();
+        r.host_config = host;
+        r
+    }
+
+    #[test]
+    fn moby_update_rules() {
+        let body = |f: fn(&mut ContainerUpdateBody)| {
+            let mut b = ContainerUpdateBody::default();
+            f(&mut b);
+            b
+        };
+        // Zero keeps a value; a value replaces it.
+        let r = record(HostConfig {
+            memory: Some(100 << 20),
+            cpu_shares: Some(512),
+            ..hc()
+        });
+        let p = plan(&r, &body(|b| b.pids_limit = Some(-1)), None).unwrap();
+        assert_eq!(p.host.memory, Some(100 << 20));
+        assert_eq!(p.host.cpu_shares, Some(512));
+        assert_eq!(p.host.pids_limit, Some(0));
+        // Memory above the (implicit, twice the memory) memory+swap needs a new swap.
+        let e = plan(&r, &body(|b| b.memory = Some(300 << 20)), None).unwrap_err();
+        assert!(
+            e.message.contains("Memory limit should be smaller"),
+            "{}",
+            e.message
+        );
+        let p = plan(
+            &r,
+            &body(|b| {
+                b.memory = Some(300 << 20);
+                b.memory_swap = Some(600 << 20)
+            }),
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            (p.host.memory, p.host.memory_swap),
+            (Some(300 << 20), Some(600 << 20))
+        );
+        // NanoCPUs and CPU quota exclude each other.
+        let r = record(HostConfig {
+            nano_cpus: Some(500_000_000),
+            ..hc()
+        });
+        assert!(plan(&r, &body(|b| b.cpu_quota = Some(1000)), None).is_err());
+        assert!(plan(&r, &body(|b| b.memory = Some(1024)), None).is_err());
+        // Restart policies: berth's own name travels in the label; AutoRemove refuses.
+        let p = plan(
+            &r,
+            &ContainerUpdateBody::default(),
+            Some(&("on-unhealthy".into(), 2)),
+        )
+        .unwrap();
+        assert_eq!(p.label, Some(Some("on-unhealthy:2".into())));
+        let r = record(HostConfig {
+            auto_remove: Some(true),
+            ..hc()
+        });
+        let e = plan(
+            &r,
+            &ContainerUpdateBody::default(),
+            Some(&("always".into(), 0)),
+        )
+        .unwrap_err();
+        assert!(e.message.contains("AutoRemove"), "{}", e.message);
+        assert!(plan(
+            &r,
+            &ContainerUpdateBody::default(),
+            Some(&("bogus".into(), 0))
+        )
+        .is_err());
     }
 
     #[test]
