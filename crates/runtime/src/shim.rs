@@ -12,6 +12,7 @@ mod executor;
 pub mod log;
 mod memory;
 mod requests;
+mod security;
 mod server;
 mod stdio;
 
