@@ -1,7 +1,10 @@
 //! The `berth-shim` process: one per container, single-threaded, no async runtime.
 //!
-//! Life: `berth-shim <bundle>` forks; the first process relays the daemon child's readiness
-//! line (`{"pid":N}` or `{"error":…}`) to berthd and exits, so the shim is nobody's child.
+//! Life: `berth-shim <bundle>` forks and the first process exits at once, so the shim is
+//! nobody's child; the daemon child writes its readiness line (`{"pid":N}` or
+//! `{"error":…}`) straight to berthd's pipe (inherited stdout), then points its stdio at
+//! /dev/null. berthd reads one line, not EOF: the container's init holds a copy of the pipe
+//! until libcontainer closes extra descriptors before exec.
 //! The shim becomes a child subreaper, creates the container with libcontainer (init
 //! blocked before exec), listens on `<bundle>/shim.sock` and serves
 //! [`crate::protocol::Request`]s from a `poll(2)` loop that also pumps stdio into the
@@ -16,7 +19,7 @@ mod security;
 mod server;
 mod stdio;
 
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
@@ -72,79 +75,31 @@ pub fn main() -> i32 {
         Ok(c) => c,
         Err(e) => return fail(format!("reading {}: {e}", shim_json.display())),
     };
-    let (rd, wr) = match pipe() {
-        Ok(p) => p,
-        Err(e) => return fail(format!("pipe: {e}")),
-    };
+    // The readiness channel: our stdout (berthd's pipe), moved off fd 1 so that pointing
+    // the standard descriptors at /dev/null leaves it open, and close-on-exec.
+    // SAFETY: F_DUPFD_CLOEXEC on stdout; the result is a new descriptor or -1.
+    let ready = unsafe { libc::fcntl(1, libc::F_DUPFD_CLOEXEC, 3) };
+    if ready < 0 {
+        return fail(format!("dup: {}", std::io::Error::last_os_error()));
+    }
+    // SAFETY: fcntl just returned this descriptor to us.
+    let ready = unsafe { OwnedFd::from_raw_fd(ready) };
     // SAFETY: the process is single-threaded here (nothing has spawned a thread), so the
     // child may continue running arbitrary code.
     match unsafe { nix::unistd::fork() } {
-        Ok(nix::unistd::ForkResult::Parent { child }) => {
-            drop(wr);
-            match relay_ready(rd, child.as_raw()) {
-                Some(line) => {
-                    println!("{line}");
-                    i32::from(line.contains("\"error\""))
-                }
-                None => fail("shim exited before the container was created".into()),
-            }
-        }
+        // berthd learns the outcome from the child; exiting now re-parents it.
+        Ok(nix::unistd::ForkResult::Parent { .. }) => 0,
         Ok(nix::unistd::ForkResult::Child) => {
-            drop(rd);
             let _ = nix::unistd::setsid();
             // Hold no directory of berthd's busy.
             let _ = std::env::set_current_dir("/");
             detach_stdio();
             debug_log();
-            server::run(bundle, cfg, wr);
+            server::run(bundle, cfg, ready);
             0
         }
         Err(e) => fail(format!("fork: {e}")),
     }
-}
-
-/// Waits for the daemon child's one readiness line. Not for EOF: the container's init
-/// inherited the pipe's write end until its exec. A daemon that dies without reporting is
-/// noticed through its pidfd.
-fn relay_ready(rd: OwnedFd, child: i32) -> Option<String> {
-    // SAFETY: pidfd_open(2) on our own child; the result is a new descriptor or -1.
-    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, child, 0) } as i32;
-    let mut reader = std::io::BufReader::new(std::fs::File::from(rd));
-    if pidfd >= 0 {
-        // SAFETY: pidfd_open just returned this descriptor to us.
-        let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
-        let mut fds = [
-            libc::pollfd {
-                fd: reader.get_ref().as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-            libc::pollfd {
-                fd: pidfd.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-        ];
-        loop {
-            // SAFETY: `fds` is a valid array of two initialised pollfd entries.
-            let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
-            if n < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
-                continue;
-            }
-            if fds[0].revents != 0 {
-                break;
-            }
-            if n < 0 || fds[1].revents != 0 {
-                // The child is gone: whatever it wrote is in the pipe already.
-                set_nonblocking(fds[0].fd);
-                break;
-            }
-        }
-    }
-    let mut line = String::new();
-    let _ = reader.read_line(&mut line);
-    let line = line.trim();
-    (!line.is_empty()).then(|| line.to_owned())
 }
 
 /// Closes every descriptor above stderr.

@@ -81,10 +81,9 @@ impl Containers {
         let store = self.store.clone();
         let rec2 = rec.clone();
         let b2 = bundle.clone();
+        // Short blocking work on this worker: no hand-off to the blocking pool and back.
         let prepared =
-            tokio::task::spawn_blocking(move || prepare_bundle(&this_paths, &store, &rec2, &b2))
-                .await
-                .map_err(|e| ApiError::internal(e.to_string()))?;
+            tokio::task::block_in_place(|| prepare_bundle(&this_paths, &store, &rec2, &b2));
         if let Err(e) = prepared {
             cleanup_bundle(&bundle);
             return Err(e);
@@ -142,11 +141,14 @@ impl Containers {
 
     /// Records an exit: unmount, state, waiters, auto-remove.
     pub(crate) async fn handle_exit(self: &Arc<Self>, c: &Arc<Ctr>, status: ExitStatus) {
+        // The shim exits on its own once its streams are done; tell it not to linger, but
+        // do not wait for the answer.
         let shim = self.shim(&c.id);
-        let _ = shim.shutdown().await;
+        tokio::spawn(async move {
+            let _ = shim.shutdown().await;
+        });
         let bundle = self.paths.bundle(&c.id);
-        let b2 = bundle.clone();
-        let _ = tokio::task::spawn_blocking(move || cleanup_bundle(&b2)).await;
+        tokio::task::block_in_place(|| cleanup_bundle(&bundle));
         let auto_remove = self.update(c, |r| {
             r.state.status = Status::Exited;
             r.state.pid = 0;
