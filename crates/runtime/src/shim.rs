@@ -56,50 +56,107 @@ pub fn main() -> i32 {
     // Nothing berthd leaked (listeners, pipes) may stay open in a long-lived shim.
     close_inherited_fds();
     let Some(arg) = std::env::args_os().nth(1) else {
-        eprintln!("usage: berth-shim <bundle>");
+        eprintln!("usage: berth-shim <bundle> | --standby");
         return 2;
     };
-    let fail = |msg: String| {
-        println!("{}", serde_json::json!({ "error": msg }));
-        1
-    };
-    let bundle = match std::fs::canonicalize(&arg) {
-        Ok(b) => b,
-        Err(e) => return fail(format!("bundle {}: {e}", PathBuf::from(arg).display())),
-    };
-    let shim_json = bundle.join("shim.json");
-    let cfg: ShimConfig = match std::fs::read(&shim_json)
-        .map_err(|e| e.to_string())
-        .and_then(|d| serde_json::from_slice(&d).map_err(|e| e.to_string()))
-    {
-        Ok(c) => c,
-        Err(e) => return fail(format!("reading {}: {e}", shim_json.display())),
-    };
-    // The readiness channel: our stdout (berthd's pipe), moved off fd 1 so that pointing
-    // the standard descriptors at /dev/null leaves it open, and close-on-exec.
-    // SAFETY: F_DUPFD_CLOEXEC on stdout; the result is a new descriptor or -1.
-    let ready = unsafe { libc::fcntl(1, libc::F_DUPFD_CLOEXEC, 3) };
-    if ready < 0 {
-        return fail(format!("dup: {}", std::io::Error::last_os_error()));
+    if arg == STANDBY_ARG {
+        return standby();
     }
-    // SAFETY: fcntl just returned this descriptor to us.
-    let ready = unsafe { OwnedFd::from_raw_fd(ready) };
+    let Some((bundle, cfg)) = load(&PathBuf::from(arg)) else {
+        return 1;
+    };
+    let Some(ready) = ready_fd() else { return 1 };
     // SAFETY: the process is single-threaded here (nothing has spawned a thread), so the
     // child may continue running arbitrary code.
     match unsafe { nix::unistd::fork() } {
         // berthd learns the outcome from the child; exiting now re-parents it.
         Ok(nix::unistd::ForkResult::Parent { .. }) => 0,
         Ok(nix::unistd::ForkResult::Child) => {
-            let _ = nix::unistd::setsid();
-            // Hold no directory of berthd's busy.
-            let _ = std::env::set_current_dir("/");
-            detach_stdio();
-            debug_log();
-            server::run(bundle, cfg, ready);
+            daemon(bundle, cfg, ready);
             0
         }
         Err(e) => fail(format!("fork: {e}")),
     }
+}
+
+/// `berth-shim --standby`: started ahead of need by berthd (`crate::client::spawn`). Forks
+/// at once (the first process exits, the shim is nobody's child), then waits for one bundle
+/// path on stdin and serves it like `berth-shim <bundle>`; EOF (berthd gone or done with
+/// it) ends it. Exec, dynamic linking and daemonizing are then off the `start` path.
+pub const STANDBY_ARG: &str = "--standby";
+
+fn standby() -> i32 {
+    // SAFETY: single-threaded here, as in `main`.
+    match unsafe { nix::unistd::fork() } {
+        Ok(nix::unistd::ForkResult::Parent { .. }) => 0,
+        Ok(nix::unistd::ForkResult::Child) => {
+            let _ = nix::unistd::setsid();
+            let _ = std::env::set_current_dir("/");
+            let mut line = String::new();
+            match std::io::BufRead::read_line(&mut std::io::stdin().lock(), &mut line) {
+                Ok(n) if n > 0 && line.ends_with('\n') => {}
+                _ => return 0,
+            }
+            let Some((bundle, cfg)) = load(Path::new(line.trim_end_matches('\n'))) else {
+                return 1;
+            };
+            let Some(ready) = ready_fd() else { return 1 };
+            daemon(bundle, cfg, ready);
+            0
+        }
+        Err(e) => fail(format!("fork: {e}")),
+    }
+}
+
+/// Reports a failure before the daemon runs (on stdout, berthd's pipe).
+fn fail(msg: String) -> i32 {
+    println!("{}", serde_json::json!({ "error": msg }));
+    1
+}
+
+/// The canonical bundle path and its `shim.json`, or None after reporting why not.
+fn load(arg: &Path) -> Option<(PathBuf, ShimConfig)> {
+    let bundle = match std::fs::canonicalize(arg) {
+        Ok(b) => b,
+        Err(e) => {
+            fail(format!("bundle {}: {e}", arg.display()));
+            return None;
+        }
+    };
+    let shim_json = bundle.join("shim.json");
+    match std::fs::read(&shim_json)
+        .map_err(|e| e.to_string())
+        .and_then(|d| serde_json::from_slice(&d).map_err(|e| e.to_string()))
+    {
+        Ok(c) => Some((bundle, c)),
+        Err(e) => {
+            fail(format!("reading {}: {e}", shim_json.display()));
+            None
+        }
+    }
+}
+
+/// The readiness channel: our stdout (berthd's pipe), moved off fd 1 so that pointing the
+/// standard descriptors at /dev/null leaves it open, and close-on-exec.
+fn ready_fd() -> Option<OwnedFd> {
+    // SAFETY: F_DUPFD_CLOEXEC on stdout; the result is a new descriptor or -1.
+    let fd = unsafe { libc::fcntl(1, libc::F_DUPFD_CLOEXEC, 3) };
+    if fd < 0 {
+        fail(format!("dup: {}", std::io::Error::last_os_error()));
+        return None;
+    }
+    // SAFETY: fcntl just returned this descriptor to us.
+    Some(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// The long-lived shim: own session, no cwd held, stdio detached, then serve.
+fn daemon(bundle: PathBuf, cfg: ShimConfig, ready: OwnedFd) {
+    let _ = nix::unistd::setsid();
+    // Hold no directory of berthd's busy.
+    let _ = std::env::set_current_dir("/");
+    detach_stdio();
+    debug_log();
+    server::run(bundle, cfg, ready);
 }
 
 /// Closes every descriptor above stderr.
@@ -154,7 +211,8 @@ fn detach_stdio() {
 /// Reports readiness (or the failure) to the relaying parent.
 pub(crate) fn report(wr: OwnedFd, value: serde_json::Value) {
     let mut f = std::fs::File::from(wr);
-    let _ = writeln!(f, "{value}");
+    // One write: berthd reads up to the newline.
+    let _ = f.write_all(format!("{value}\n").as_bytes());
 }
 
 /// Writes a file atomically (temp + fsync + rename).
