@@ -152,6 +152,7 @@ if not skip:
 print(json.dumps(cmds))
 PY
 )
+load_avg=$(cut -d' ' -f1-3 /proc/loadavg)
 measure interleave "$results" "$WARMUP" "$N" "$spec"
 
 if [ -n "$RUN_ONLY" ]; then
@@ -204,6 +205,8 @@ table=$(measure report "$results")
   echo "Run by \`bash bench/run.sh\` on $(date -u +%Y-%m-%d), $(nproc) CPUs, kernel $(uname -r)."
   echo "berth $("$bin/berth" -H "unix://$B/s" version --format '{{.Server.Version}}'), dockerd $(dk version --format '{{.Server.Version}}'), $(runc --version | head -1)."
   echo "Medians of $N runs after $WARMUP warm-ups; all three runtimes measured in the same run (\`run\` timings interleaved round by round)."
+  echo "Runtime state (berthd/dockerd exec-root, runc root) on a tmpfs as on a real host's /run; data roots on disk."
+  echo "Load average when the \`run\` timings were taken: $load_avg (other work shares this machine: compare ratios, not absolute times)."
   echo "Ratios above 1 mean the first named is slower / bigger."
   echo
   echo "$table"

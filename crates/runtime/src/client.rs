@@ -165,6 +165,43 @@ pub async fn spawn(shim_binary: &Path, bundle: &Path) -> Result<u32, ShimError> 
     }
 }
 
+/// Reads one response line, consuming nothing past its newline: whatever follows belongs
+/// to the stream and must stay in the socket. Peeks, then takes exactly the line.
+async fn read_line_exact(s: &mut UnixStream) -> Result<Vec<u8>, ShimError> {
+    use std::os::fd::AsRawFd;
+    let mut resp = Vec::with_capacity(128);
+    let mut buf = [0u8; 512];
+    loop {
+        s.readable().await.map_err(ShimError::Io)?;
+        let fd = s.as_raw_fd();
+        let peeked = s.try_io(tokio::io::Interest::READABLE, || {
+            // SAFETY: recv(2) with MSG_PEEK into our buffer of `buf.len()` bytes.
+            let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), libc::MSG_PEEK) };
+            if n < 0 {
+                Err(std::io::Error::last_os_error())
+            } else {
+                Ok(n as usize)
+            }
+        });
+        let n = match peeked {
+            Ok(0) => return Err(ShimError::NotRunning),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(ShimError::Io(e)),
+        };
+        // Up to and including the newline, or all of it (it is all part of the line).
+        let take = buf[..n].iter().position(|b| *b == b'\n').map(|p| p + 1);
+        let mut chunk = vec![0u8; take.unwrap_or(n)];
+        s.read_exact(&mut chunk).await.map_err(ShimError::Io)?;
+        if take.is_some() {
+            chunk.pop();
+            resp.extend_from_slice(&chunk);
+            return Ok(resp);
+        }
+        resp.extend_from_slice(&chunk);
+    }
+}
+
 /// Reads `<bundle>/exit.json` if the shim wrote it.
 pub fn read_exit_file(bundle: &Path) -> Option<ExitStatus> {
     let data = std::fs::read(bundle.join("exit.json")).ok()?;
@@ -225,20 +262,7 @@ impl ShimClient {
         let mut line = serde_json::to_vec(req).map_err(ShimError::Protocol)?;
         line.push(b'\n');
         s.write_all(&line).await.map_err(ShimError::Io)?;
-        // Read the response byte by byte up to the newline: whatever follows belongs to
-        // the stream and must stay in the socket.
-        let mut resp = Vec::with_capacity(128);
-        let mut b = [0u8; 1];
-        loop {
-            let n = s.read(&mut b).await.map_err(ShimError::Io)?;
-            if n == 0 {
-                return Err(ShimError::NotRunning);
-            }
-            if b[0] == b'\n' {
-                break;
-            }
-            resp.push(b[0]);
-        }
+        let resp = read_line_exact(&mut s).await?;
         let r: Response = serde_json::from_slice(&resp).map_err(ShimError::Protocol)?;
         if let Response::Error { message } = r {
             return Err(ShimError::Request(message));
