@@ -165,8 +165,8 @@ fi
 echo "==> idle daemon memory"
 sleep 2
 containerd_pids=$(for p in /proc/[0-9]*; do
-  c=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null) || continue
-  case $c in containerd\ *"$D/"*|/usr/bin/containerd\ *"$D/"*) echo "${p#/proc/}";; esac
+  c=$( { tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null) || continue
+  case $c in containerd\ *"$work/"*|/usr/bin/containerd\ *"$work/"*) echo "${p#/proc/}";; esac
 done)
 measure mem "$results" "berthd idle" "$berth_pid"
 measure mem "$results" "dockerd+containerd idle" "$dockerd_pid" $containerd_pids
@@ -181,8 +181,8 @@ start_many dk "$CONTAINERS"
 sleep 2
 berth_shims=$(for f in "$BX"/c/*/shim.pid; do [ -f "$f" ] && echo "$(cat "$f")"; done | tr '\n' ' ')
 docker_shims=$(for p in /proc/[0-9]*; do
-  c=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null) || continue
-  case $c in *containerd-shim*"$D/"*) echo "${p#/proc/}";; esac
+  c=$( { tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null) || continue
+  case $c in *containerd-shim*"$work/"*) echo "${p#/proc/}";; esac
 done)
 measure mem "$results" "berth-shim x100" $berth_shims
 measure mem "$results" "containerd-shim x100" $docker_shims

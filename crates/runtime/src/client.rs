@@ -111,8 +111,17 @@ fn use_standby(shim_binary: &Path, bundle: &Path) -> Option<std::os::fd::OwnedFd
 /// listening, and returns the init PID. On failure nothing is left running and the
 /// libcontainer state is removed.
 pub async fn spawn(shim_binary: &Path, bundle: &Path) -> Result<u32, ShimError> {
-    let standby = use_standby(shim_binary, bundle);
-    replenish(shim_binary);
+    // `BERTH_SHIM_STANDBY=0` turns standby shims off (to measure what they save).
+    static ENABLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let enabled =
+        *ENABLED.get_or_init(|| std::env::var_os("BERTH_SHIM_STANDBY").is_none_or(|v| v != "0"));
+    let standby = if enabled {
+        let s = use_standby(shim_binary, bundle);
+        replenish(shim_binary);
+        s
+    } else {
+        None
+    };
     let (line, status) = match standby {
         Some(out) => {
             let rx = tokio::net::unix::pipe::Receiver::from_owned_fd(out).map_err(ShimError::Io)?;
