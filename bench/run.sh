@@ -38,11 +38,14 @@ else
 fi
 
 work=/tmp/bench-berth-run
-B=$work/b   # berthd: s (socket), d (data-root), x (exec-root)
-D=$work/k   # dockerd
-R=$work/r   # runc
-# Runtime state on a tmpfs, as on a real host (/run/berth, /run/docker, /run/runc are tmpfs);
-# images, layers and container records stay on the disk under $work.
+# Data roots (images, layers, container records, runc's rootfs) on a fresh journaled ext4
+# of their own (a loop-mounted sparse file), as /var/lib is on a real host: the shared /tmp
+# here churns files for other processes, which makes every new inode slow and uneven.
+# Runtime state on a tmpfs, as on a real host (/run/berth, /run/docker, /run/runc are tmpfs).
+disk=$work/disk
+B=$disk/b   # berthd: s (socket), d (data-root)
+D=$disk/k   # dockerd
+R=$disk/r   # runc
 X=$work/run
 BX=$X/b DX=$X/k RS=$X/r
 results=$work/results.jsonl
@@ -73,8 +76,12 @@ cleanup() {
 }
 trap cleanup EXIT
 cleanup
-mkdir -p "$B" "$D" "$X" "$R/bundle/rootfs" "$work/cfg"
+mkdir -p "$disk" "$X" "$work/cfg"
+truncate -s 8G "$work/disk.img"
+mkfs.ext4 -q -F "$work/disk.img"
+mount -o loop "$work/disk.img" "$disk"
 mount -t tmpfs -o mode=0711 berth-bench "$X"
+mkdir -p "$B" "$D" "$R/bundle/rootfs"
 mkdir -p "$BX" "$DX" "$RS"
 export DOCKER_CONFIG=$work/cfg
 
@@ -205,7 +212,7 @@ table=$(measure report "$results")
   echo "Run by \`bash bench/run.sh\` on $(date -u +%Y-%m-%d), $(nproc) CPUs, kernel $(uname -r)."
   echo "berth $("$bin/berth" -H "unix://$B/s" version --format '{{.Server.Version}}'), dockerd $(dk version --format '{{.Server.Version}}'), $(runc --version | head -1)."
   echo "Medians of $N runs after $WARMUP warm-ups; all three runtimes measured in the same run (\`run\` timings interleaved round by round)."
-  echo "Runtime state (berthd/dockerd exec-root, runc root) on a tmpfs as on a real host's /run; data roots on disk."
+  echo "Runtime state (berthd/dockerd exec-root, runc root) on a tmpfs as on a real host's /run; data roots on a fresh ext4 (loop device)."
   echo "Load average when the \`run\` timings were taken: $load_avg (other work shares this machine: compare ratios, not absolute times)."
   echo "Ratios above 1 mean the first named is slower / bigger."
   echo
