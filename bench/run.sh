@@ -25,7 +25,7 @@ SKIP_DOCKERD=${SKIP_DOCKERD:-}
 RUN_ONLY=${RUN_ONLY:-}
 
 [ "$(id -u)" -eq 0 ] || { echo "bench/run.sh needs root" >&2; exit 1; }
-bash scripts/deps.sh libseccomp-dev pkg-config busybox-static docker.io runc ca-certificates
+bash scripts/deps.sh libseccomp-dev pkg-config busybox-static docker.io runc ca-certificates e2fsprogs
 DOCKER=/usr/local/bin/docker
 [ -x "$DOCKER" ] || DOCKER=$(command -v docker)
 
