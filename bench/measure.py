@@ -2,6 +2,9 @@
 """Small measuring helpers for bench/run.sh (results go to a JSON-lines file).
 
   measure.py time OUT LABEL WARMUP N -- CMD...   time CMD N times after WARMUP warm-ups
+  measure.py interleave OUT WARMUP N SPEC        time several commands, one run of each per
+                                                   round (order rotating), N rounds after
+                                                   WARMUP; SPEC is a JSON list of [label, argv]
   measure.py mem OUT LABEL PID...                  RSS and PSS (sum) of these processes
   measure.py report OUT                            print the results table (markdown)
 """
@@ -38,6 +41,39 @@ def cmd_time(out, label, warmup, n, cmd):
     }
     append(out, rec)
     print(f"  {label}: median {rec['median_ms']:.1f} ms, p90 {rec['p90_ms']:.1f} ms (n={n})")
+
+
+def run_once(label, cmd):
+    t = time.perf_counter()
+    r = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    dt = (time.perf_counter() - t) * 1000
+    if r.returncode != 0:
+        sys.exit(f"{label}: {' '.join(cmd)} failed ({r.returncode}): {r.stderr.decode(errors='replace')}")
+    return dt
+
+
+def cmd_interleave(out, warmup, n, spec):
+    """Interleaved rounds: background load hits every command alike."""
+    cmds = json.loads(spec)
+    samples = {label: [] for label, _ in cmds}
+    for i in range(warmup + n):
+        k = i % len(cmds)
+        for label, cmd in cmds[k:] + cmds[:k]:
+            dt = run_once(label, cmd)
+            if i >= warmup:
+                samples[label].append(dt)
+    for label, _ in cmds:
+        s = sorted(samples[label])
+        rec = {
+            "kind": "time",
+            "label": label,
+            "n": n,
+            "median_ms": statistics.median(s),
+            "p90_ms": s[min(len(s) - 1, int(len(s) * 0.9))],
+            "min_ms": s[0],
+        }
+        append(out, rec)
+        print(f"  {label}: median {rec['median_ms']:.1f} ms, p90 {rec['p90_ms']:.1f} ms, min {rec['min_ms']:.1f} ms (n={n})")
 
 
 def kib(path, key):
@@ -109,6 +145,8 @@ def main():
         label, warmup, n = sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
         assert sys.argv[6] == "--"
         cmd_time(out, label, warmup, n, sys.argv[7:])
+    elif sub == "interleave":
+        cmd_interleave(out, int(sys.argv[3]), int(sys.argv[4]), sys.argv[5])
     elif sub == "mem":
         cmd_mem(out, sys.argv[3], sys.argv[4:])
     elif sub == "report":

@@ -8,7 +8,11 @@
 # Prints a table and writes bench/results.md. Needs root; installs docker.io runc if missing.
 #
 # Env: N (timed runs, default 30), WARMUP (3), CONTAINERS (100), PS_CONTAINERS (200),
-#      BERTH_BIN_DIR (skip the release build and use these binaries).
+#      BERTH_BIN_DIR (skip the release build and use these binaries),
+#      SKIP_DOCKERD=1 (no dockerd at all), RUN_ONLY=1 (only the `run` timings).
+# The `run` timings are interleaved: each round runs every command once, in rotating order,
+# so load from other processes falls on all of them alike. With SKIP_DOCKERD or RUN_ONLY the
+# table is printed but bench/results.md is left alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$PWD
@@ -17,9 +21,11 @@ N=${N:-30}
 WARMUP=${WARMUP:-3}
 CONTAINERS=${CONTAINERS:-100}
 PS_CONTAINERS=${PS_CONTAINERS:-200}
+SKIP_DOCKERD=${SKIP_DOCKERD:-}
+RUN_ONLY=${RUN_ONLY:-}
 
 [ "$(id -u)" -eq 0 ] || { echo "bench/run.sh needs root" >&2; exit 1; }
-bash scripts/deps.sh libseccomp-dev pkg-config busybox-static docker.io runc ca-certificates
+bash scripts/deps.sh libseccomp-dev pkg-config busybox-static docker.io runc ca-certificates e2fsprogs
 DOCKER=/usr/local/bin/docker
 [ -x "$DOCKER" ] || DOCKER=$(command -v docker)
 
@@ -32,9 +38,16 @@ else
 fi
 
 work=/tmp/bench-berth-run
-B=$work/b   # berthd: s (socket), d (data-root), x (exec-root)
-D=$work/k   # dockerd
-R=$work/r   # runc
+# Data roots (images, layers, container records, runc's rootfs) on a fresh journaled ext4
+# of their own (a loop-mounted sparse file), as /var/lib is on a real host: the shared /tmp
+# here churns files for other processes, which makes every new inode slow and uneven.
+# Runtime state on a tmpfs, as on a real host (/run/berth, /run/docker, /run/runc are tmpfs).
+disk=$work/disk
+B=$disk/b   # berthd: s (socket), d (data-root)
+D=$disk/k   # dockerd
+R=$disk/r   # runc
+X=$work/run
+BX=$X/b DX=$X/k RS=$X/r
 results=$work/results.jsonl
 measure() { python3 "$top/bench/measure.py" "$@"; }
 
@@ -51,9 +64,9 @@ cleanup() {
     [ -z "$ids" ] || "$DOCKER" -H "unix://$D/s" rm -f $ids >/dev/null 2>&1
     kill "$dockerd_pid" 2>/dev/null; wait "$dockerd_pid" 2>/dev/null
   fi
-  runc --root "$R/state" delete -f benchctr >/dev/null 2>&1
-  runc --root "$R/state" delete -f benchctr2 >/dev/null 2>&1
-  for f in "$B"/x/c/*/shim.pid; do [ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null; done
+  runc --root "$RS" delete -f benchctr >/dev/null 2>&1
+  runc --root "$RS" delete -f benchctr2 >/dev/null 2>&1
+  for f in "$BX"/c/*/shim.pid; do [ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null; done
   for p in /proc/[0-9]*; do
     grep -qsF "$work/" "$p/cmdline" 2>/dev/null && kill -9 "${p#/proc/}" 2>/dev/null
   done
@@ -63,7 +76,13 @@ cleanup() {
 }
 trap cleanup EXIT
 cleanup
-mkdir -p "$B" "$D" "$R/state" "$R/bundle/rootfs" "$work/cfg"
+mkdir -p "$disk" "$X" "$work/cfg"
+truncate -s 8G "$work/disk.img"
+mkfs.ext4 -q -F "$work/disk.img"
+mount -o loop "$work/disk.img" "$disk"
+mount -t tmpfs -o mode=0711 berth-bench "$X"
+mkdir -p "$B" "$D" "$R/bundle/rootfs"
+mkdir -p "$BX" "$DX" "$RS"
 export DOCKER_CONFIG=$work/cfg
 
 echo "==> busybox rootfs"
@@ -79,18 +98,20 @@ wait_sock() {
 }
 
 echo "==> starting berthd and dockerd (--bridge none --iptables=false)"
-"$bin/berthd" -H "unix://$B/s" --data-root "$B/d" --exec-root "$B/x" --pidfile "$B/pid" --log-level warn >"$work/berthd.log" 2>&1 &
+"$bin/berthd" -H "unix://$B/s" --data-root "$B/d" --exec-root "$BX" --pidfile "$B/pid" --log-level warn >"$work/berthd.log" 2>&1 &
 berth_pid=$!
-dockerd -H "unix://$D/s" --data-root "$D/d" --exec-root "$D/x" --pidfile "$D/pid" \
-  --bridge none --iptables=false --ip6tables=false --ip-masq=false --ip-forward=false \
-  --storage-driver overlay2 --log-level warn >"$work/dockerd.log" 2>&1 &
-dockerd_pid=$!
+if [ -z "$SKIP_DOCKERD" ]; then
+  dockerd -H "unix://$D/s" --data-root "$D/d" --exec-root "$DX" --pidfile "$D/pid" \
+    --bridge none --iptables=false --ip6tables=false --ip-masq=false --ip-forward=false \
+    --storage-driver overlay2 --log-level warn >"$work/dockerd.log" 2>&1 &
+  dockerd_pid=$!
+fi
 wait_sock "$B/s"
-wait_sock "$D/s"
+[ -n "$SKIP_DOCKERD" ] || wait_sock "$D/s"
 berth() { "$bin/berth" -H "unix://$B/s" "$@"; }
 dk() { "$DOCKER" -H "unix://$D/s" "$@"; }
 berth import "$work/busybox.tar" busybox >/dev/null
-dk import --change 'CMD ["sh"]' "$work/busybox.tar" busybox >/dev/null
+[ -n "$SKIP_DOCKERD" ] || dk import --change 'CMD ["sh"]' "$work/busybox.tar" busybox >/dev/null
 
 echo "==> runc bundles"
 # The same bundle: the config.json berth writes for `busybox true` (Docker's seccomp profile,
@@ -101,7 +122,7 @@ mkdir -p "$R/spec/rootfs" "$R/etc"
 tar -C "$R/spec/rootfs" -xf "$work/busybox.tar"
 (cd "$R/spec" && runc spec)
 sample=$(berth run -d busybox sleep 1000)
-python3 - "$B/x/c/$sample/config.json" "$R" <<'PY'
+python3 - "$BX/c/$sample/config.json" "$R" <<'PY'
 import json, os, shutil, sys
 src, R = sys.argv[1], sys.argv[2]
 c = json.load(open(src))
@@ -123,18 +144,36 @@ json.dump(c, open(p, "w"), indent=2)
 PY
 berth rm -f "$sample" >/dev/null
 
-echo "==> run --rm busybox true (warm-up $WARMUP, $N runs each)"
-measure time "$results" "berth run --rm true" "$WARMUP" "$N" -- "$bin/berth" -H "unix://$B/s" run --rm busybox true
-measure time "$results" "docker->berthd run --rm true" "$WARMUP" "$N" -- "$DOCKER" -H "unix://$B/s" run --rm busybox true
-measure time "$results" "docker->dockerd run --rm true" "$WARMUP" "$N" -- "$DOCKER" -H "unix://$D/s" run --rm --network none busybox true
-measure time "$results" "runc run true" "$WARMUP" "$N" -- runc --root "$R/state" run --bundle "$R/bundle" benchctr
-measure time "$results" "runc run true (runc spec default)" "$WARMUP" "$N" -- runc --root "$R/state" run --bundle "$R/spec" benchctr2
+echo "==> run --rm busybox true (warm-up $WARMUP, $N interleaved rounds)"
+spec=$(python3 - "$bin" "$B" "$D" "$R" "$DOCKER" "$SKIP_DOCKERD" "$RS" <<'PY'
+import json, sys
+bin, B, D, R, docker, skip, RS = sys.argv[1:8]
+cmds = [
+    ["berth run --rm true", [bin + "/berth", "-H", "unix://" + B + "/s", "run", "--rm", "busybox", "true"]],
+    ["docker->berthd run --rm true", [docker, "-H", "unix://" + B + "/s", "run", "--rm", "busybox", "true"]],
+    ["runc run true", ["runc", "--root", RS, "run", "--bundle", R + "/bundle", "benchctr"]],
+    ["runc run true (runc spec default)", ["runc", "--root", RS, "run", "--bundle", R + "/spec", "benchctr2"]],
+]
+if not skip:
+    cmds.insert(2, ["docker->dockerd run --rm true", [docker, "-H", "unix://" + D + "/s", "run", "--rm", "--network", "none", "busybox", "true"]])
+print(json.dumps(cmds))
+PY
+)
+load_avg=$(cut -d' ' -f1-3 /proc/loadavg)
+measure interleave "$results" "$WARMUP" "$N" "$spec"
 
+if [ -n "$RUN_ONLY" ]; then
+  echo
+  measure report "$results"
+  exit 0
+fi
+
+[ -z "$SKIP_DOCKERD" ] || { echo "SKIP_DOCKERD needs RUN_ONLY" >&2; exit 1; }
 echo "==> idle daemon memory"
 sleep 2
 containerd_pids=$(for p in /proc/[0-9]*; do
-  c=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null) || continue
-  case $c in containerd\ *"$D/"*|/usr/bin/containerd\ *"$D/"*) echo "${p#/proc/}";; esac
+  c=$( { tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null) || continue
+  case $c in containerd\ *"$work/"*|/usr/bin/containerd\ *"$work/"*) echo "${p#/proc/}";; esac
 done)
 measure mem "$results" "berthd idle" "$berth_pid"
 measure mem "$results" "dockerd+containerd idle" "$dockerd_pid" $containerd_pids
@@ -147,10 +186,10 @@ echo "==> $CONTAINERS running sleep containers on each daemon"
 start_many berth "$CONTAINERS"
 start_many dk "$CONTAINERS"
 sleep 2
-berth_shims=$(for f in "$B"/x/c/*/shim.pid; do [ -f "$f" ] && echo "$(cat "$f")"; done | tr '\n' ' ')
+berth_shims=$(for f in "$BX"/c/*/shim.pid; do [ -f "$f" ] && echo "$(cat "$f")"; done | tr '\n' ' ')
 docker_shims=$(for p in /proc/[0-9]*; do
-  c=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null) || continue
-  case $c in *containerd-shim*"$D/"*) echo "${p#/proc/}";; esac
+  c=$( { tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null) || continue
+  case $c in *containerd-shim*"$work/"*) echo "${p#/proc/}";; esac
 done)
 measure mem "$results" "berth-shim x100" $berth_shims
 measure mem "$results" "containerd-shim x100" $docker_shims
@@ -172,7 +211,9 @@ table=$(measure report "$results")
   echo
   echo "Run by \`bash bench/run.sh\` on $(date -u +%Y-%m-%d), $(nproc) CPUs, kernel $(uname -r)."
   echo "berth $("$bin/berth" -H "unix://$B/s" version --format '{{.Server.Version}}'), dockerd $(dk version --format '{{.Server.Version}}'), $(runc --version | head -1)."
-  echo "Medians of $N runs after $WARMUP warm-ups; all three runtimes measured in the same run."
+  echo "Medians of $N runs after $WARMUP warm-ups; all three runtimes measured in the same run (\`run\` timings interleaved round by round)."
+  echo "Runtime state (berthd/dockerd exec-root, runc root) on a tmpfs as on a real host's /run; data roots on a fresh ext4 (loop device)."
+  echo "Load average when the \`run\` timings were taken: $load_avg (other work shares this machine: compare ratios, not absolute times)."
   echo "Ratios above 1 mean the first named is slower / bigger."
   echo
   echo "$table"

@@ -17,8 +17,8 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => return commands::report_clap_error(e, &argv),
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // One thread: a CLI waits on a few sockets; no worker threads to start or hand off to.
+    let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {

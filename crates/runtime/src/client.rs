@@ -38,29 +38,122 @@ pub enum ShimError {
     Protocol(#[source] serde_json::Error),
 }
 
-/// Spawns `berth-shim <bundle>` (which daemonizes: it is re-parented away from berthd),
-/// waits until it reports the container created (init stopped before exec) and its control
-/// socket listening, and returns the init PID. On failure nothing is left running and the
-/// libcontainer state is removed.
-pub async fn spawn(shim_binary: &Path, bundle: &Path) -> Result<u32, ShimError> {
-    let mut child = tokio::process::Command::new(shim_binary)
-        .arg(bundle)
-        .stdin(std::process::Stdio::null())
+/// A `berth-shim --standby` waiting for a bundle: the write end of its stdin, the read end
+/// of its stdout.
+struct Standby {
+    binary: PathBuf,
+    stdin: std::fs::File,
+    stdout: std::os::fd::OwnedFd,
+}
+
+/// At most one standby shim per process (berthd), kept in plain fds so that it does not
+/// belong to any one tokio runtime.
+static STANDBY: std::sync::Mutex<Option<Standby>> = std::sync::Mutex::new(None);
+
+/// Starts a standby shim for the next `spawn` (blocking: run off the request path). Its
+/// first process exits at once and is reaped here; the standby itself is re-parented.
+fn start_standby(binary: &Path) -> std::io::Result<Standby> {
+    let mut child = std::process::Command::new(binary)
+        .arg(crate::shim::STANDBY_ARG)
+        .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
-        .kill_on_drop(false)
-        .spawn()
-        .map_err(ShimError::Io)?;
-    let stdout = child
-        .stdout
-        .take()
-        .ok_or_else(|| ShimError::Create("shim has no stdout".into()))?;
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .await
-        .map_err(ShimError::Io)?;
-    let status = child.wait().await.map_err(ShimError::Io)?;
+        .spawn()?;
+    let stdin = child.stdin.take().map(std::os::fd::OwnedFd::from);
+    let stdout = child.stdout.take().map(std::os::fd::OwnedFd::from);
+    child.wait()?;
+    match (stdin, stdout) {
+        (Some(i), Some(o)) => Ok(Standby {
+            binary: binary.to_path_buf(),
+            stdin: std::fs::File::from(i),
+            stdout: o,
+        }),
+        _ => Err(std::io::Error::other("standby shim without pipes")),
+    }
+}
+
+/// Replaces the standby shim in the background.
+fn replenish(binary: &Path) {
+    let binary = binary.to_path_buf();
+    tokio::task::spawn_blocking(move || match start_standby(&binary) {
+        Ok(s) => {
+            // A standby that lost the race to a newer one just sees EOF and exits.
+            *STANDBY.lock().unwrap_or_else(|e| e.into_inner()) = Some(s);
+        }
+        Err(e) => tracing::warn!(error = %e, "starting a standby shim"),
+    });
+}
+
+/// Hands `bundle` to the standby shim; its stdout then carries the readiness line. None when
+/// there is no usable standby (none yet, another binary, or it is gone).
+fn use_standby(shim_binary: &Path, bundle: &Path) -> Option<std::os::fd::OwnedFd> {
+    use std::io::Write;
+    use std::os::unix::ffi::OsStrExt;
+    let mut s = STANDBY.lock().unwrap_or_else(|e| e.into_inner()).take()?;
+    if s.binary != shim_binary {
+        return None;
+    }
+    let path = bundle.as_os_str().as_bytes();
+    if path.contains(&b'\n') {
+        return None;
+    }
+    let mut line = Vec::with_capacity(path.len() + 1);
+    line.extend_from_slice(path);
+    line.push(b'\n');
+    // One small write to an empty pipe: never blocks; EPIPE if the standby died.
+    s.stdin.write_all(&line).ok()?;
+    Some(s.stdout)
+}
+
+/// Spawns `berth-shim <bundle>` (which daemonizes: it is re-parented away from berthd) — or
+/// hands the bundle to the standby shim started after the previous spawn — waits until it
+/// reports the container created (init stopped before exec) and its control socket
+/// listening, and returns the init PID. On failure nothing is left running and the
+/// libcontainer state is removed.
+pub async fn spawn(shim_binary: &Path, bundle: &Path) -> Result<u32, ShimError> {
+    // `BERTH_SHIM_STANDBY=0` turns standby shims off (to measure what they save).
+    static ENABLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let enabled =
+        *ENABLED.get_or_init(|| std::env::var_os("BERTH_SHIM_STANDBY").is_none_or(|v| v != "0"));
+    let standby = if enabled {
+        let s = use_standby(shim_binary, bundle);
+        replenish(shim_binary);
+        s
+    } else {
+        None
+    };
+    let (line, status) = match standby {
+        Some(out) => {
+            let rx = tokio::net::unix::pipe::Receiver::from_owned_fd(out).map_err(ShimError::Io)?;
+            let mut line = String::new();
+            BufReader::new(rx)
+                .read_line(&mut line)
+                .await
+                .map_err(ShimError::Io)?;
+            (line, "standby shim".to_owned())
+        }
+        None => {
+            let mut child = tokio::process::Command::new(shim_binary)
+                .arg(bundle)
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::null())
+                .kill_on_drop(false)
+                .spawn()
+                .map_err(ShimError::Io)?;
+            let stdout = child
+                .stdout
+                .take()
+                .ok_or_else(|| ShimError::Create("shim has no stdout".into()))?;
+            let mut line = String::new();
+            BufReader::new(stdout)
+                .read_line(&mut line)
+                .await
+                .map_err(ShimError::Io)?;
+            let status = child.wait().await.map_err(ShimError::Io)?;
+            (line, status.to_string())
+        }
+    };
     if line.trim().is_empty() {
         return Err(ShimError::Create(format!(
             "failed to create shim task: berth-shim exited without reporting ({status})"
@@ -78,6 +171,43 @@ pub async fn spawn(shim_binary: &Path, bundle: &Path) -> Result<u32, ShimError> 
         (None, None) => Err(ShimError::Create(
             "shim reported neither pid nor error".into(),
         )),
+    }
+}
+
+/// Reads one response line, consuming nothing past its newline: whatever follows belongs
+/// to the stream and must stay in the socket. Peeks, then takes exactly the line.
+async fn read_line_exact(s: &mut UnixStream) -> Result<Vec<u8>, ShimError> {
+    use std::os::fd::AsRawFd;
+    let mut resp = Vec::with_capacity(128);
+    let mut buf = [0u8; 512];
+    loop {
+        s.readable().await.map_err(ShimError::Io)?;
+        let fd = s.as_raw_fd();
+        let peeked = s.try_io(tokio::io::Interest::READABLE, || {
+            // SAFETY: recv(2) with MSG_PEEK into our buffer of `buf.len()` bytes.
+            let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), libc::MSG_PEEK) };
+            if n < 0 {
+                Err(std::io::Error::last_os_error())
+            } else {
+                Ok(n as usize)
+            }
+        });
+        let n = match peeked {
+            Ok(0) => return Err(ShimError::NotRunning),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(ShimError::Io(e)),
+        };
+        // Up to and including the newline, or all of it (it is all part of the line).
+        let take = buf[..n].iter().position(|b| *b == b'\n').map(|p| p + 1);
+        let mut chunk = vec![0u8; take.unwrap_or(n)];
+        s.read_exact(&mut chunk).await.map_err(ShimError::Io)?;
+        if take.is_some() {
+            chunk.pop();
+            resp.extend_from_slice(&chunk);
+            return Ok(resp);
+        }
+        resp.extend_from_slice(&chunk);
     }
 }
 
@@ -141,20 +271,7 @@ impl ShimClient {
         let mut line = serde_json::to_vec(req).map_err(ShimError::Protocol)?;
         line.push(b'\n');
         s.write_all(&line).await.map_err(ShimError::Io)?;
-        // Read the response byte by byte up to the newline: whatever follows belongs to
-        // the stream and must stay in the socket.
-        let mut resp = Vec::with_capacity(128);
-        let mut b = [0u8; 1];
-        loop {
-            let n = s.read(&mut b).await.map_err(ShimError::Io)?;
-            if n == 0 {
-                return Err(ShimError::NotRunning);
-            }
-            if b[0] == b'\n' {
-                break;
-            }
-            resp.push(b[0]);
-        }
+        let resp = read_line_exact(&mut s).await?;
         let r: Response = serde_json::from_slice(&resp).map_err(ShimError::Protocol)?;
         if let Response::Error { message } = r {
             return Err(ShimError::Request(message));

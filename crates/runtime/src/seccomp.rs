@@ -4,6 +4,8 @@
 //! does: the native architecture and its sub-architectures are selected from `archMap`, and
 //! rules are kept or dropped according to their `includes` / `excludes` conditions
 //! (capabilities held, architecture, minimum kernel version).
+pub mod bpf;
+
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
@@ -122,8 +124,14 @@ fn running_kernel() -> Option<(u32, u32)> {
 /// The OCI `linux.seccomp` object for Docker's default profile and a container whose
 /// bounding set is `caps`.
 pub fn default_profile(caps: &[String]) -> Value {
-    // The embedded profile is a compile-time constant covered by the unit tests.
-    render(DEFAULT_PROFILE, caps).unwrap_or_else(|_| json!({ "defaultAction": "SCMP_ACT_ERRNO" }))
+    // The embedded profile is a compile-time constant covered by the unit tests; it is
+    // parsed once per process.
+    static PARSED: std::sync::OnceLock<Option<Profile>> = std::sync::OnceLock::new();
+    PARSED
+        .get_or_init(|| serde_json::from_str(DEFAULT_PROFILE).ok())
+        .as_ref()
+        .and_then(|p| render_with(p, caps, go_arch(), running_kernel()).ok())
+        .unwrap_or_else(|| json!({ "defaultAction": "SCMP_ACT_ERRNO" }))
 }
 
 /// Translates a Docker-format profile (JSON text) into the OCI `linux.seccomp` object.

@@ -1,7 +1,10 @@
 //! The `berth-shim` process: one per container, single-threaded, no async runtime.
 //!
-//! Life: `berth-shim <bundle>` forks; the first process relays the daemon child's readiness
-//! line (`{"pid":N}` or `{"error":…}`) to berthd and exits, so the shim is nobody's child.
+//! Life: `berth-shim <bundle>` forks and the first process exits at once, so the shim is
+//! nobody's child; the daemon child writes its readiness line (`{"pid":N}` or
+//! `{"error":…}`) straight to berthd's pipe (inherited stdout), then points its stdio at
+//! /dev/null. berthd reads one line, not EOF: the container's init holds a copy of the pipe
+//! until libcontainer closes extra descriptors before exec.
 //! The shim becomes a child subreaper, creates the container with libcontainer (init
 //! blocked before exec), listens on `<bundle>/shim.sock` and serves
 //! [`crate::protocol::Request`]s from a `poll(2)` loop that also pumps stdio into the
@@ -12,10 +15,11 @@ mod executor;
 pub mod log;
 mod memory;
 mod requests;
+mod security;
 mod server;
 mod stdio;
 
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
@@ -52,98 +56,107 @@ pub fn main() -> i32 {
     // Nothing berthd leaked (listeners, pipes) may stay open in a long-lived shim.
     close_inherited_fds();
     let Some(arg) = std::env::args_os().nth(1) else {
-        eprintln!("usage: berth-shim <bundle>");
+        eprintln!("usage: berth-shim <bundle> | --standby");
         return 2;
     };
-    let fail = |msg: String| {
-        println!("{}", serde_json::json!({ "error": msg }));
-        1
+    if arg == STANDBY_ARG {
+        return standby();
+    }
+    let Some((bundle, cfg)) = load(&PathBuf::from(arg)) else {
+        return 1;
     };
-    let bundle = match std::fs::canonicalize(&arg) {
-        Ok(b) => b,
-        Err(e) => return fail(format!("bundle {}: {e}", PathBuf::from(arg).display())),
-    };
-    let shim_json = bundle.join("shim.json");
-    let cfg: ShimConfig = match std::fs::read(&shim_json)
-        .map_err(|e| e.to_string())
-        .and_then(|d| serde_json::from_slice(&d).map_err(|e| e.to_string()))
-    {
-        Ok(c) => c,
-        Err(e) => return fail(format!("reading {}: {e}", shim_json.display())),
-    };
-    let (rd, wr) = match pipe() {
-        Ok(p) => p,
-        Err(e) => return fail(format!("pipe: {e}")),
-    };
+    let Some(ready) = ready_fd() else { return 1 };
     // SAFETY: the process is single-threaded here (nothing has spawned a thread), so the
     // child may continue running arbitrary code.
     match unsafe { nix::unistd::fork() } {
-        Ok(nix::unistd::ForkResult::Parent { child }) => {
-            drop(wr);
-            match relay_ready(rd, child.as_raw()) {
-                Some(line) => {
-                    println!("{line}");
-                    i32::from(line.contains("\"error\""))
-                }
-                None => fail("shim exited before the container was created".into()),
-            }
-        }
+        // berthd learns the outcome from the child; exiting now re-parents it.
+        Ok(nix::unistd::ForkResult::Parent { .. }) => 0,
         Ok(nix::unistd::ForkResult::Child) => {
-            drop(rd);
-            let _ = nix::unistd::setsid();
-            // Hold no directory of berthd's busy.
-            let _ = std::env::set_current_dir("/");
-            detach_stdio();
-            debug_log();
-            server::run(bundle, cfg, wr);
+            daemon(bundle, cfg, ready);
             0
         }
         Err(e) => fail(format!("fork: {e}")),
     }
 }
 
-/// Waits for the daemon child's one readiness line. Not for EOF: the container's init
-/// inherited the pipe's write end until its exec. A daemon that dies without reporting is
-/// noticed through its pidfd.
-fn relay_ready(rd: OwnedFd, child: i32) -> Option<String> {
-    // SAFETY: pidfd_open(2) on our own child; the result is a new descriptor or -1.
-    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, child, 0) } as i32;
-    let mut reader = std::io::BufReader::new(std::fs::File::from(rd));
-    if pidfd >= 0 {
-        // SAFETY: pidfd_open just returned this descriptor to us.
-        let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
-        let mut fds = [
-            libc::pollfd {
-                fd: reader.get_ref().as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-            libc::pollfd {
-                fd: pidfd.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-        ];
-        loop {
-            // SAFETY: `fds` is a valid array of two initialised pollfd entries.
-            let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
-            if n < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
-                continue;
+/// `berth-shim --standby`: started ahead of need by berthd (`crate::client::spawn`). Forks
+/// at once (the first process exits, the shim is nobody's child), then waits for one bundle
+/// path on stdin and serves it like `berth-shim <bundle>`; EOF (berthd gone or done with
+/// it) ends it. Exec, dynamic linking and daemonizing are then off the `start` path.
+pub const STANDBY_ARG: &str = "--standby";
+
+fn standby() -> i32 {
+    // SAFETY: single-threaded here, as in `main`.
+    match unsafe { nix::unistd::fork() } {
+        Ok(nix::unistd::ForkResult::Parent { .. }) => 0,
+        Ok(nix::unistd::ForkResult::Child) => {
+            let _ = nix::unistd::setsid();
+            let _ = std::env::set_current_dir("/");
+            let mut line = String::new();
+            match std::io::BufRead::read_line(&mut std::io::stdin().lock(), &mut line) {
+                Ok(n) if n > 0 && line.ends_with('\n') => {}
+                _ => return 0,
             }
-            if fds[0].revents != 0 {
-                break;
-            }
-            if n < 0 || fds[1].revents != 0 {
-                // The child is gone: whatever it wrote is in the pipe already.
-                set_nonblocking(fds[0].fd);
-                break;
-            }
+            let Some((bundle, cfg)) = load(Path::new(line.trim_end_matches('\n'))) else {
+                return 1;
+            };
+            let Some(ready) = ready_fd() else { return 1 };
+            daemon(bundle, cfg, ready);
+            0
+        }
+        Err(e) => fail(format!("fork: {e}")),
+    }
+}
+
+/// Reports a failure before the daemon runs (on stdout, berthd's pipe).
+fn fail(msg: String) -> i32 {
+    println!("{}", serde_json::json!({ "error": msg }));
+    1
+}
+
+/// The canonical bundle path and its `shim.json`, or None after reporting why not.
+fn load(arg: &Path) -> Option<(PathBuf, ShimConfig)> {
+    let bundle = match std::fs::canonicalize(arg) {
+        Ok(b) => b,
+        Err(e) => {
+            fail(format!("bundle {}: {e}", arg.display()));
+            return None;
+        }
+    };
+    let shim_json = bundle.join("shim.json");
+    match std::fs::read(&shim_json)
+        .map_err(|e| e.to_string())
+        .and_then(|d| serde_json::from_slice(&d).map_err(|e| e.to_string()))
+    {
+        Ok(c) => Some((bundle, c)),
+        Err(e) => {
+            fail(format!("reading {}: {e}", shim_json.display()));
+            None
         }
     }
-    let mut line = String::new();
-    let _ = reader.read_line(&mut line);
-    let line = line.trim();
-    (!line.is_empty()).then(|| line.to_owned())
+}
+
+/// The readiness channel: our stdout (berthd's pipe), moved off fd 1 so that pointing the
+/// standard descriptors at /dev/null leaves it open, and close-on-exec.
+fn ready_fd() -> Option<OwnedFd> {
+    // SAFETY: F_DUPFD_CLOEXEC on stdout; the result is a new descriptor or -1.
+    let fd = unsafe { libc::fcntl(1, libc::F_DUPFD_CLOEXEC, 3) };
+    if fd < 0 {
+        fail(format!("dup: {}", std::io::Error::last_os_error()));
+        return None;
+    }
+    // SAFETY: fcntl just returned this descriptor to us.
+    Some(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// The long-lived shim: own session, no cwd held, stdio detached, then serve.
+fn daemon(bundle: PathBuf, cfg: ShimConfig, ready: OwnedFd) {
+    let _ = nix::unistd::setsid();
+    // Hold no directory of berthd's busy.
+    let _ = std::env::set_current_dir("/");
+    detach_stdio();
+    debug_log();
+    server::run(bundle, cfg, ready);
 }
 
 /// Closes every descriptor above stderr.
@@ -198,7 +211,8 @@ fn detach_stdio() {
 /// Reports readiness (or the failure) to the relaying parent.
 pub(crate) fn report(wr: OwnedFd, value: serde_json::Value) {
     let mut f = std::fs::File::from(wr);
-    let _ = writeln!(f, "{value}");
+    // One write: berthd reads up to the newline.
+    let _ = f.write_all(format!("{value}\n").as_bytes());
 }
 
 /// Writes a file atomically (temp + fsync + rename).

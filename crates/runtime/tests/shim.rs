@@ -504,3 +504,48 @@ async fn oom_kill_is_reported() {
         .unwrap()
         .contains("survived"));
 }
+
+/// After a spawn a standby shim waits; the next spawn is served by it (its shim.pid is a
+/// `berth-shim --standby` process, not anyone's child), and the container behaves the same.
+#[tokio::test]
+async fn standby_shim_serves_the_next_spawn() {
+    let first = bundle(&["true"], false, false, 0);
+    client::spawn(&shim_bin(), &first.path).await.unwrap();
+    ShimClient::new(&first.path).start().await.unwrap();
+    ShimClient::new(&first.path).wait().await.unwrap();
+    // The replacement standby is started in the background.
+    let mut standby = false;
+    for _ in 0..200 {
+        standby = std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
+            std::fs::read(e.path().join("cmdline")).is_ok_and(|c| {
+                c.split(|b| *b == 0).any(|a| a == b"--standby")
+                    && std::fs::read_link(e.path().join("exe"))
+                        .is_ok_and(|x| x == std::fs::canonicalize(shim_bin()).unwrap())
+            })
+        });
+        if standby {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(standby, "no standby shim after a spawn");
+    let b = bundle(&["sh", "-c", "echo from-standby"], false, false, 0);
+    client::spawn(&shim_bin(), &b.path).await.unwrap();
+    let pid = std::fs::read_to_string(b.path.join("shim.pid")).unwrap();
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+    assert!(
+        cmdline.split(|c| *c == 0).any(|a| a == b"--standby"),
+        "{:?}",
+        String::from_utf8_lossy(&cmdline)
+    );
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    assert!(
+        status.contains("PPid:\t1\n")
+            || !status.contains(&format!("PPid:\t{}\n", std::process::id()))
+    );
+    let shim = ShimClient::new(&b.path);
+    let out = shim.attach(false, true, true).await.unwrap();
+    shim.start().await.unwrap();
+    assert_eq!(demux(out).await.0, "from-standby\n");
+    assert_eq!(shim.wait().await.unwrap().code, 0);
+}

@@ -907,14 +907,15 @@ pub async fn run(client: Client, a: RunArgs) -> Result<i32> {
     if let Some(k) = &a.detach_keys {
         q.push(("detachKeys", k.clone()));
     }
-    let conn = client
-        .hijack(&format!("/containers/{id}/attach"), &q, None)
-        .await
-        .map_err(run_error)?;
+    // Attach and wait are independent: both in flight at once (one round trip, not two).
     let condition = if a.rm { "removed" } else { "next-exit" };
-    let waiter = wait_request(&client, &id, condition)
-        .await
-        .map_err(run_error)?;
+    let attach_path = format!("/containers/{id}/attach");
+    let (conn, waiter) = tokio::join!(
+        client.hijack(&attach_path, &q, None),
+        wait_request(&client, &id, condition)
+    );
+    let conn = conn.map_err(run_error)?;
+    let waiter = waiter.map_err(run_error)?;
 
     let raw = if a.tty && att_in && stdin_tty {
         Some(stream::RawTerminal::enable())

@@ -287,7 +287,7 @@ impl Containers {
         let paths = self.paths.clone();
         let store = self.store.clone();
         let id = c.id.clone();
-        let res = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+        let res = tokio::task::block_in_place(move || -> std::io::Result<()> {
             super::start::cleanup_bundle(&paths.bundle(&id));
             let dir = paths.container_dir(&id);
             // The record goes first so a crash never leaves a half-deleted container that
@@ -301,9 +301,7 @@ impl Containers {
                 tracing::warn!(%id, error = %e, "releasing the container's layers");
             }
             Ok(())
-        })
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+        });
         self.net.release(&c.id).await;
         self.net.forget(&c.id);
         if let Err(e) = res {

@@ -115,12 +115,11 @@ impl Containers {
         let netns = joined.as_ref().map(|j| j.0.clone());
         let dir = self.paths.container_dir(&rec.id);
         let joined_dir = joined.map(|j| j.1);
-        let prepared = tokio::task::spawn_blocking(move || {
+        // Short blocking work on this worker: no hand-off to the blocking pool and back.
+        let prepared = tokio::task::block_in_place(|| {
             prepare_bundle(&this_paths, &store, &rec2, &b2, joins, &volumes, netns)?;
             super::netmode::write_net_files(&dir, &plan, joined_dir.as_deref())
-        })
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+        });
         if let Err(e) = prepared {
             cleanup_bundle(&bundle);
             self.release_volumes(c);
@@ -194,11 +193,14 @@ impl Containers {
 
     /// Records an exit: unmount, state, waiters, auto-remove.
     pub(crate) async fn handle_exit(self: &Arc<Self>, c: &Arc<Ctr>, status: ExitStatus) {
+        // The shim exits on its own once its streams are done; tell it not to linger, but
+        // do not wait for the answer.
         let shim = self.shim(&c.id);
-        let _ = shim.shutdown().await;
+        tokio::spawn(async move {
+            let _ = shim.shutdown().await;
+        });
         let bundle = self.paths.bundle(&c.id);
-        let b2 = bundle.clone();
-        let _ = tokio::task::spawn_blocking(move || cleanup_bundle(&b2)).await;
+        tokio::task::block_in_place(|| cleanup_bundle(&bundle));
         self.stop_health(c);
         self.release_volumes(c);
         let auto_remove = self.update(c, |r| {

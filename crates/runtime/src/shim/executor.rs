@@ -2,12 +2,19 @@
 //! executable, `execvp`), plus what libcontainer leaves out of the OCI spec — a terminal
 //! process gets `process.consoleSize` applied to its pty before it execs, as runc does.
 //! (Setting it from the shim after receiving the pty master would race with the process.)
+//! With a precompiled seccomp program, `validate` (the first hook that runs in the init,
+//! before it reports ready) loads it and drops to the real capabilities
+//! (`super::security`).
+use std::sync::Arc;
+
 use libcontainer::workload::default::DefaultExecutor;
 use libcontainer::workload::{Executor, ExecutorError, ExecutorValidationError};
 use oci_spec::runtime::Spec;
 
-#[derive(Clone)]
-pub struct ShimExecutor;
+#[derive(Clone, Default)]
+pub struct ShimExecutor {
+    pub security: Option<Arc<super::security::Deferred>>,
+}
 
 impl Executor for ShimExecutor {
     fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
@@ -23,6 +30,10 @@ impl Executor for ShimExecutor {
     }
 
     fn validate(&self, spec: &Spec) -> Result<(), ExecutorValidationError> {
+        if let Some(d) = &self.security {
+            d.apply()
+                .map_err(ExecutorValidationError::ArgValidationError)?;
+        }
         DefaultExecutor {}.validate(spec)
     }
 }

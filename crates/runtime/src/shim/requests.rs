@@ -245,7 +245,7 @@ impl Shim {
             .with_root_path(self.cfg.runtime_root.clone())
             .and_then(|b| {
                 stdio
-                    .wire(b)
+                    .wire(b, self.executor.clone())
                     .as_tenant()
                     .with_detach(true)
                     .with_process(Some(&process_path))

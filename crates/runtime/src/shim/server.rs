@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -13,6 +13,7 @@ use libcontainer::container::Container;
 use libcontainer::syscall::syscall::SyscallType;
 
 use super::conn::{Pending, Progress, Stream, Target};
+use super::executor::ShimExecutor;
 use super::log::JsonLog;
 use super::stdio::{ProcIo, Stdio};
 use super::{
@@ -24,6 +25,8 @@ use crate::protocol::{ExitStatus, Response, ShimConfig};
 const DRAIN_GRACE: Duration = Duration::from_secs(2);
 /// After the exit is recorded, attached clients get this long to take their last bytes.
 const LINGER: Duration = Duration::from_secs(1);
+/// Memory is trimmed after this long without events (see `memory::shrink`).
+const TRIM_IDLE: Duration = Duration::from_millis(300);
 /// A connection must send its request line within this time.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -79,8 +82,10 @@ pub struct Shim {
     pub init_pid: i32,
     /// argv[0] of init (for error messages).
     pub init_argv0: String,
-    /// The `process` section of config.json: the template of exec processes.
+    /// The `process` section of the spec libcontainer runs: the template of exec processes.
     pub init_process: serde_json::Value,
+    /// The executor of init, also given to exec processes.
+    pub executor: ShimExecutor,
     cgroup_path: String,
     pub init_exit: Option<ExitStatus>,
     exited_at: Option<Instant>,
@@ -95,7 +100,7 @@ pub struct Shim {
     sigchld: OwnedFd,
     /// Set once the exit is recorded and the container deleted; the loop only lingers.
     finished_at: Option<Instant>,
-    /// A request ran code the idle loop does not need: trim memory before sleeping.
+    /// A request ran code the idle loop does not need: trim memory once idle.
     trim: bool,
 }
 
@@ -115,7 +120,8 @@ pub fn run(bundle: PathBuf, cfg: ShimConfig, ready: OwnedFd) {
     match setup(bundle, cfg) {
         Ok(mut shim) => {
             report(ready, serde_json::json!({ "pid": shim.init_pid }));
-            super::memory::shrink();
+            // Trimmed once idle: not while the container is being started.
+            shim.trim = true;
             shim.serve();
         }
         Err(e) => report(ready, serde_json::json!({ "error": error_chain(&e) })),
@@ -134,11 +140,12 @@ fn setup(bundle: PathBuf, cfg: ShimConfig) -> Result<Shim, ShimError> {
         path: config.clone(),
         source: e,
     })?;
-    let spec: serde_json::Value =
+    let mut spec: serde_json::Value =
         serde_json::from_slice(&spec_raw).map_err(|e| ShimError::Parse {
             path: config.clone(),
             source: e,
         })?;
+    let (lc_bundle, executor) = libcontainer_bundle(&bundle, &cfg, &mut spec)?;
     let init_argv0 = spec["process"]["args"][0].as_str().unwrap_or("").to_owned();
     let cgroup_path = spec["linux"]["cgroupsPath"]
         .as_str()
@@ -169,8 +176,8 @@ fn setup(bundle: PathBuf, cfg: ShimConfig) -> Result<Shim, ShimError> {
         .with_root_path(cfg.runtime_root.clone())
         .map_err(|e| ShimError::Create(create_error(&error_chain(&e), &init_argv0)))?;
     let built = stdio
-        .wire(b)
-        .as_init(&bundle)
+        .wire(b, executor.clone())
+        .as_init(&lc_bundle)
         .with_systemd(false)
         .with_detach(true)
         .build();
@@ -236,6 +243,7 @@ fn setup(bundle: PathBuf, cfg: ShimConfig) -> Result<Shim, ShimError> {
         init_pid,
         init_argv0,
         init_process: spec["process"].clone(),
+        executor,
         cgroup_path,
         init_exit: None,
         exited_at: None,
@@ -251,6 +259,37 @@ fn setup(bundle: PathBuf, cfg: ShimConfig) -> Result<Shim, ShimError> {
         finished_at: None,
         trim: false,
     })
+}
+
+/// The bundle libcontainer is given. With a precompiled seccomp program (see
+/// `super::security`) that is `<bundle>/libcontainer/` holding the rewritten spec (rootfs
+/// path made absolute); otherwise the bundle itself.
+fn libcontainer_bundle(
+    bundle: &Path,
+    cfg: &ShimConfig,
+    spec: &mut serde_json::Value,
+) -> Result<(PathBuf, ShimExecutor), ShimError> {
+    let Some(deferred) = super::security::prepare(spec, &cfg.runtime_root.join("seccomp")) else {
+        return Ok((bundle.to_path_buf(), ShimExecutor::default()));
+    };
+    let dir = bundle.join("libcontainer");
+    if let Some(root) = spec["root"]["path"].as_str() {
+        let abs = bundle.join(root);
+        spec["root"]["path"] = serde_json::Value::from(abs.to_string_lossy().into_owned());
+    }
+    let setup = |source| ShimError::Setup {
+        what: "writing the libcontainer bundle",
+        source,
+    };
+    std::fs::create_dir_all(&dir).map_err(setup)?;
+    // Rewritten on every create and read only by libcontainer: no fsync needed.
+    std::fs::write(dir.join("config.json"), spec.to_string()).map_err(setup)?;
+    Ok((
+        dir,
+        ShimExecutor {
+            security: Some(std::sync::Arc::new(deferred)),
+        },
+    ))
 }
 
 /// Removes whatever a failed create left: the init (if libcontainer got that far), its
@@ -373,11 +412,12 @@ impl Shim {
                 }
             }
             let (mut fds, toks) = self.poll_set();
-            let timeout = self.timeout();
-            if timeout < 0 && self.trim {
-                // About to sleep with nothing scheduled: a good moment to give memory back.
-                self.trim = false;
-                super::memory::shrink();
+            let mut timeout = self.timeout();
+            // Nothing scheduled after a request ran: give memory back once the shim has
+            // been idle for TRIM_IDLE (a short-lived container never pays for it).
+            let trim_when_idle = timeout < 0 && self.trim;
+            if trim_when_idle {
+                timeout = TRIM_IDLE.as_millis() as i32;
             }
             // SAFETY: `fds` is a valid, initialised array of `fds.len()` pollfd entries.
             let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
@@ -386,6 +426,10 @@ impl Shim {
                     continue;
                 }
                 return;
+            }
+            if n == 0 && trim_when_idle {
+                self.trim = false;
+                super::memory::shrink();
             }
             // Indices in tokens refer to the vectors as they were when polled: handle
             // removals only in `housekeeping`, after the whole batch.

@@ -111,9 +111,10 @@ impl Stdio {
     pub fn wire(
         &mut self,
         b: libcontainer::container::builder::ContainerBuilder,
+        executor: super::executor::ShimExecutor,
     ) -> libcontainer::container::builder::ContainerBuilder {
         let mut b = b
-            .with_executor(super::executor::ShimExecutor)
+            .with_executor(executor)
             .with_console_socket(self.console.as_ref().map(|(_, p)| p.clone()));
         if let Some(fd) = self.child_stdin.take() {
             b = b.with_stdin(fd);
