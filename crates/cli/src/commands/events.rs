@@ -73,7 +73,8 @@ fn default_line(ev: &Value) -> String {
         .with_timezone(&chrono::Local);
     let mut s = format!(
         "{} {} {} {}",
-        t.format("%Y-%m-%dT%H:%M:%S%.9f%:z"),
+        // Go's RFC3339NanoFixed: nine digits, `Z` for UTC.
+        t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
         ev["Type"].as_str().unwrap_or(""),
         ev["Action"].as_str().unwrap_or(""),
         ev["Actor"]["ID"].as_str().unwrap_or(""),

@@ -157,10 +157,20 @@ impl Containers {
                 "Renaming a container with the same name as its current name",
             ));
         }
-        if let Some(owner) = self.name_owner(new) {
-            return Err(ApiError::conflict(format!(
-                "Error when allocating new name: Conflict. The container name \"/{new}\" is already in use by container \"{owner}\". You have to remove (or rename) that container to be able to reuse that name."
-            )));
+        {
+            // Checked and claimed under the map's write lock: of racing renames and
+            // creates with one name exactly one wins.
+            let map = self.map.write().expect("map lock");
+            if let Some(owner) = map
+                .values()
+                .find(|o| o.id != c.id && o.rec.lock().expect("record lock").name == new)
+            {
+                return Err(ApiError::conflict(format!(
+                    "Error when allocating new name: Conflict. The container name \"/{new}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
+                    owner.id
+                )));
+            }
+            c.rec.lock().expect("record lock").name = new.to_owned();
         }
         self.update(&c, |r| r.name = new.to_owned());
         self.net.renamed(&c.id, new);

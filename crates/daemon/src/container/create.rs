@@ -217,15 +217,6 @@ impl Containers {
             self.discard_volumes(&new_volumes);
             return Err(e);
         }
-        // A racing create with the same name: the first insert wins.
-        if let Some(owner) = self.name_owner(&name) {
-            self.discard_created(&id);
-            drop(pending);
-            self.discard_volumes(&new_volumes);
-            return Err(ApiError::conflict(format!(
-                "Conflict. The container name \"/{name}\" is already in use by container \"{owner}\". You have to remove (or rename) that container to be able to reuse that name."
-            )));
-        }
         let endpoints = body
             .networking_config
             .as_ref()
@@ -236,9 +227,23 @@ impl Containers {
             .and_then(|_| self.net.register(&id, &name, &rec.host_config, &endpoints))
         {
             self.discard_created(&id);
+            drop(pending);
+            self.discard_volumes(&new_volumes);
             return Err(e);
         }
-        let c = self.insert(rec);
+        // A racing create with the same name: the first insert wins.
+        let c = match self.insert_named(rec) {
+            Ok(c) => c,
+            Err(owner) => {
+                self.net.forget(&id);
+                self.discard_created(&id);
+                drop(pending);
+                self.discard_volumes(&new_volumes);
+                return Err(ApiError::conflict(format!(
+                    "Conflict. The container name \"/{name}\" is already in use by container \"{owner}\". You have to remove (or rename) that container to be able to reuse that name."
+                )));
+            }
+        };
         drop(pending);
         self.emit(&c, "create", &[]);
         Ok(ContainerCreateResponse { id, warnings })

@@ -258,6 +258,22 @@ impl Containers {
             .map(|c| c.id.clone())
     }
 
+    /// Inserts a new container unless another one holds its name (checked under the same
+    /// write lock, so of racing creates with one name exactly one wins); `Err` is the
+    /// owner's ID.
+    pub(crate) fn insert_named(&self, rec: Record) -> Result<Arc<Ctr>, String> {
+        let mut map = self.map.write().expect("map lock");
+        if let Some(owner) = map
+            .values()
+            .find(|c| c.rec.lock().expect("record lock").name == rec.name)
+        {
+            return Err(owner.id.clone());
+        }
+        let c = Ctr::new(rec);
+        map.insert(c.id.clone(), c.clone());
+        Ok(c)
+    }
+
     pub(crate) fn insert(&self, rec: Record) -> Arc<Ctr> {
         let c = Ctr::new(rec);
         self.map

@@ -8,7 +8,8 @@
 //! drop and still before the init reports ready. So the shim hands libcontainer a copy of
 //! the spec (`<bundle>/libcontainer/config.json`) without `linux.seccomp` and, when the
 //! container's capabilities lack CAP_SYS_ADMIN and no_new_privs is off, with CAP_SYS_ADMIN
-//! added to the bounding, effective and permitted sets it names. In `validate` the
+//! (and CAP_SETPCAP, which the final bounding-set drop needs) added to the bounding,
+//! effective and permitted sets it names. In `validate` the
 //! executor ([`Deferred::apply`]) loads the cached program with `seccomp(2)`, then drops
 //! to the container's real capabilities with libcontainer's own `drop_privileges` — the
 //! order libcontainer uses (filter, then capabilities) — before anything of the workload
@@ -23,6 +24,7 @@ use serde_json::Value;
 use crate::seccomp::bpf::{self, Program};
 
 const SYS_ADMIN: &str = "CAP_SYS_ADMIN";
+const SETPCAP: &str = "CAP_SETPCAP";
 
 /// What the executor applies in the init process before the workload runs.
 #[derive(Debug, Clone)]
@@ -71,11 +73,24 @@ pub fn prepare(spec: &mut Value, cache: &Path) -> Option<Deferred> {
     let mut widened = false;
     if !nnp {
         if let Some(sets) = spec["process"]["capabilities"].as_object_mut() {
-            for set in ["bounding", "effective", "permitted"] {
-                if let Some(list) = sets.get_mut(set).and_then(Value::as_array_mut) {
-                    if !list.iter().any(|c| c == SYS_ADMIN) {
-                        list.push(Value::from(SYS_ADMIN));
-                        widened = true;
+            let missing = |sets: &serde_json::Map<String, Value>, cap: &str| {
+                ["bounding", "effective", "permitted"].iter().any(|set| {
+                    sets.get(*set)
+                        .and_then(Value::as_array)
+                        .is_some_and(|l| !l.iter().any(|c| c == cap))
+                })
+            };
+            if missing(sets, SYS_ADMIN) {
+                widened = true;
+                // Loading the filter needs CAP_SYS_ADMIN; the drop to the real sets after
+                // it needs CAP_SETPCAP (PR_CAPBSET_DROP), so both, when absent.
+                for cap in [SYS_ADMIN, SETPCAP] {
+                    for set in ["bounding", "effective", "permitted"] {
+                        if let Some(list) = sets.get_mut(set).and_then(Value::as_array_mut) {
+                            if !list.iter().any(|c| c == cap) {
+                                list.push(Value::from(cap));
+                            }
+                        }
                     }
                 }
             }
@@ -115,7 +130,7 @@ mod tests {
         assert!(v["linux"].get("seccomp").is_none());
         assert_eq!(
             v["process"]["capabilities"]["effective"],
-            json!(["CAP_CHOWN", "CAP_SYS_ADMIN"])
+            json!(["CAP_CHOWN", "CAP_SYS_ADMIN", "CAP_SETPCAP"])
         );
         let restore = def.restore_caps.unwrap();
         assert_eq!(restore.effective().as_ref().unwrap().len(), 1);
