@@ -51,13 +51,25 @@ fn stop_and_remove_many_in_parallel_leaves_nothing() {
     // Two that already exited, for prune.
     for i in 0..2 {
         let name = format!("done{i}");
-        d.docker(&["run", "--name", &name, "--network", "none", "busybox", "true"])
-            .ok();
+        d.docker(&[
+            "run",
+            "--name",
+            &name,
+            "--network",
+            "none",
+            "busybox",
+            "true",
+        ])
+        .ok();
     }
     let running = d.docker(&["ps", "-q"]).ok();
     assert_eq!(running.lines().count(), N, "{running}");
     if let Some(net) = &d.net {
-        assert_eq!(veths_on(&net.bridge), N - N / 4, "one veth per bridged container");
+        assert_eq!(
+            veths_on(&net.bridge),
+            N - N / 4,
+            "one veth per bridged container"
+        );
     }
 
     // `docker stop $(docker ps -q)`: every container stops (sleep ignores SIGTERM as PID 1,
@@ -87,18 +99,29 @@ fn stop_and_remove_many_in_parallel_leaves_nothing() {
     assert_eq!(d.docker(&["ps", "-aq"]).ok(), "");
 
     // Nothing left behind on the host.
-    eventually("no mounts under the daemon's roots", Duration::from_secs(10), || {
-        d.mounts_under_roots().is_empty()
-    });
+    eventually(
+        "no mounts under the daemon's roots",
+        Duration::from_secs(10),
+        || d.mounts_under_roots().is_empty(),
+    );
     for id in &ids {
         for ctrl in ["memory", "pids", "cpu", "freezer"] {
-            assert!(!d.cgroup_dir(ctrl, id).exists(), "{ctrl} cgroup of {id} left");
+            assert!(
+                !d.cgroup_dir(ctrl, id).exists(),
+                "{ctrl} cgroup of {id} left"
+            );
         }
     }
     if !berth_e2e::is_reference() {
-        assert_eq!(entries(&d.data_root.join("containers")), Vec::<String>::new());
+        assert_eq!(
+            entries(&d.data_root.join("containers")),
+            Vec::<String>::new()
+        );
         assert_eq!(entries(&d.exec_root.join("c")), Vec::<String>::new());
-        assert_eq!(entries(&d.data_root.join("image/holds")), Vec::<String>::new());
+        assert_eq!(
+            entries(&d.data_root.join("image/holds")),
+            Vec::<String>::new()
+        );
     }
     if let Some(net) = &d.net {
         assert_eq!(veths_on(&net.bridge), 0, "veths left on {}", net.bridge);
