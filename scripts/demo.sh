@@ -10,7 +10,7 @@ if [ "$(id -u)" -ne 0 ]; then
   echo "scripts/demo.sh: berthd needs root (namespaces, mounts, cgroups)" >&2
   exit 1
 fi
-bash scripts/deps.sh libseccomp-dev pkg-config busybox-static ca-certificates
+bash scripts/deps.sh libseccomp-dev pkg-config busybox-static ca-certificates iproute2 nftables iptables
 
 if [ -n "${BERTH_BIN_DIR:-}" ]; then
   bin=$BERTH_BIN_DIR   # already built elsewhere
@@ -101,5 +101,31 @@ run "$docker" rm nx
 run "$docker" ps -a
 run "$docker" image inspect -f 'id={{.Id}} os={{.Os}}/{{.Architecture}} cmd={{json .Config.Cmd}}' busybox
 run "$docker" history busybox
+
+printf '\n==> networks, published ports, volumes and cp (seeds 000, 002, 004)\n'
+# Seed 002 creates custom-network with --subnet 182.18.0.0/16; a private range here.
+run "$docker" network create --driver bridge --subnet 10.218.0.0/16 custom-network
+run "$docker" network ls
+run "$docker" run -d --name web --network custom-network busybox httpd -f -p 80 -h /etc
+run "$docker" run --rm --network custom-network busybox wget -qO- http://web/hostname
+run "$docker" run -d -p 4000:80 --name my-app busybox httpd -f -p 80 -h /etc
+sleep 0.5
+run busybox wget -qO- http://127.0.0.1:4000/hostname
+run "$docker" port my-app
+run "$docker" inspect --format='{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}' my-app web
+run "$docker" volume create data
+run "$docker" run --rm -v data:/data busybox sh -c 'echo kept > /data/f'
+run "$docker" run --rm -v data:/data busybox cat /data/f
+echo 'from the host' > "$demo/foo.txt"
+run "$docker" cp "$demo/foo.txt" my-app:/tmp/foo.txt
+run "$docker" cp my-app:/tmp/foo.txt "$demo/back.txt"
+run cat "$demo/back.txt"
+run "$docker" stats --no-stream my-app web
+# shellcheck disable=SC2046
+run "$docker" stop $("$docker" ps -q)
+# shellcheck disable=SC2046
+run "$docker" rm $("$docker" ps -aq)
+run "$docker" network rm custom-network
+run "$docker" volume rm data
 echo
 echo "==> demo done"
