@@ -24,6 +24,7 @@ docker=docker
 command -v docker >/dev/null || docker=$bin/berth   # the berth CLI speaks the same language
 
 demo=/tmp/berth-demo
+bridge=berthdemo0   # the demo's default bridge (berthd's own default is berth0)
 sock=$demo/berth.sock
 export DOCKER_HOST=unix://$sock
 export DOCKER_CONFIG=$demo/docker-config   # no user config interferes
@@ -39,13 +40,18 @@ cleanup_roots() {
   done
   { grep -o " $demo/[^ ]*" /proc/self/mountinfo || true; } | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
   rm -rf "$demo"
+  # Its default bridge and rules (a real berthd keeps them, as dockerd keeps docker0).
+  if ip link show "$bridge" >/dev/null 2>&1; then ip link del "$bridge" || true; fi
+  nft delete table inet "berth-$bridge" 2>/dev/null || true
+  while iptables -D FORWARD -o "$bridge" -m comment --comment berth -j ACCEPT 2>/dev/null; do :; done
+  while iptables -D FORWARD -i "$bridge" -m comment --comment berth -j ACCEPT 2>/dev/null; do :; done
 }
 cleanup_roots
 mkdir -p "$demo" "$DOCKER_CONFIG"
 
 echo "==> starting berthd (socket $sock, data-root $demo/data, exec-root $demo/exec)"
 "$bin/berthd" -H "unix://$sock" --data-root "$demo/data" --exec-root "$demo/exec" \
-  --pidfile "$demo/berthd.pid" --log-level info >"$demo/berthd.log" 2>&1 &
+  --pidfile "$demo/berthd.pid" --bridge "$bridge" --log-level info >"$demo/berthd.log" 2>&1 &
 berthd_pid=$!
 stop_berthd() {
   status=$?
