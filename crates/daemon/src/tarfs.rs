@@ -27,9 +27,7 @@ fn last_err() -> std::io::Error {
     std::io::Error::last_os_error()
 }
 
-fn file_type(st: &FileStat) -> SFlag {
-    SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits())
-}
+use berth_store::safepath::file_type;
 
 /// `openat(dirfd, name, flags | O_NOFOLLOW | O_CLOEXEC)`.
 fn open_child(dirfd: &OwnedFd, name: &[u8], flags: i32) -> std::io::Result<OwnedFd> {

@@ -13,37 +13,9 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use nix::sys::stat::{fstatat, FileStat, SFlag};
+use nix::sys::stat::{FileStat, SFlag};
 
-use crate::safepath::{open_root, openat_in_root};
-
-fn file_type(st: &FileStat) -> SFlag {
-    SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits())
-}
-
-fn entries(dirfd: &OwnedFd) -> std::io::Result<Vec<(Vec<u8>, FileStat)>> {
-    let dup = dirfd.try_clone()?;
-    let mut dir = nix::dir::Dir::from_fd(dup.as_raw_fd()).map_err(std::io::Error::from)?;
-    // `Dir` owns the descriptor now.
-    std::mem::forget(dup);
-    let mut out = Vec::new();
-    for e in dir.iter() {
-        let e = e.map_err(std::io::Error::from)?;
-        let name = e.file_name().to_bytes().to_vec();
-        if name == b"." || name == b".." {
-            continue;
-        }
-        let st = fstatat(
-            Some(dirfd.as_raw_fd()),
-            e.file_name(),
-            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
-        )
-        .map_err(std::io::Error::from)?;
-        out.push((name, st));
-    }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(out)
-}
+use crate::safepath::{dir_entries as entries, file_type, open_root, openat_in_root};
 
 /// The extended attributes of an open file (not `trusted.overlay.*`, overlay's own).
 fn xattrs(fd: &OwnedFd) -> Vec<(String, Vec<u8>)> {

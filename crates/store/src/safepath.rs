@@ -165,3 +165,35 @@ mod tests {
         assert!(!d.path().join("other").exists());
     }
 }
+
+/// The file type bits of a `stat`.
+pub fn file_type(st: &nix::sys::stat::FileStat) -> nix::sys::stat::SFlag {
+    use nix::sys::stat::SFlag;
+    SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits())
+}
+
+/// One directory's entries read through `dirfd` (names sorted bytewise, as Go's
+/// `filepath.Walk` visits them), each with its `lstat` (links are never followed).
+pub fn dir_entries(dirfd: &OwnedFd) -> std::io::Result<Vec<(Vec<u8>, nix::sys::stat::FileStat)>> {
+    let dup = dirfd.try_clone()?;
+    let mut dir = nix::dir::Dir::from_fd(dup.as_raw_fd()).map_err(std::io::Error::from)?;
+    // `Dir` owns the descriptor now.
+    std::mem::forget(dup);
+    let mut out = Vec::new();
+    for e in dir.iter() {
+        let e = e.map_err(std::io::Error::from)?;
+        let name = e.file_name().to_bytes().to_vec();
+        if name == b"." || name == b".." {
+            continue;
+        }
+        let st = nix::sys::stat::fstatat(
+            Some(dirfd.as_raw_fd()),
+            e.file_name(),
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .map_err(std::io::Error::from)?;
+        out.push((name, st));
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}

@@ -14,7 +14,7 @@ use berth_api::models::FilesystemChange;
 use berth_api::{ApiError, BoxStream};
 use berth_store::safepath::{open_root, openat_in_root};
 use bytes::Bytes;
-use nix::sys::stat::{fstatat, FileStat, SFlag};
+use nix::sys::stat::{FileStat, SFlag};
 
 use super::{Containers, Status};
 
@@ -23,35 +23,7 @@ pub const MODIFIED: u8 = 0;
 pub const ADDED: u8 = 1;
 pub const DELETED: u8 = 2;
 
-fn file_type(st: &FileStat) -> SFlag {
-    SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits())
-}
-
-/// One directory's entries (names, sorted as Go's `filepath.Walk` visits them) with their
-/// `lstat`, read through `dirfd`.
-fn entries(dirfd: &OwnedFd) -> std::io::Result<Vec<(Vec<u8>, FileStat)>> {
-    let dup = dirfd.try_clone()?;
-    let mut dir = nix::dir::Dir::from_fd(dup.as_raw_fd()).map_err(std::io::Error::from)?;
-    // `Dir` owns the descriptor now.
-    std::mem::forget(dup);
-    let mut out = Vec::new();
-    for e in dir.iter() {
-        let e = e.map_err(std::io::Error::from)?;
-        let name = e.file_name().to_bytes().to_vec();
-        if name == b"." || name == b".." {
-            continue;
-        }
-        let st = fstatat(
-            Some(dirfd.as_raw_fd()),
-            e.file_name(),
-            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
-        )
-        .map_err(std::io::Error::from)?;
-        out.push((name, st));
-    }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(out)
-}
+use berth_store::safepath::{dir_entries as entries, file_type};
 
 fn open_dir_in(rootfd: &OwnedFd, rel: &str) -> std::io::Result<OwnedFd> {
     openat_in_root(
