@@ -115,7 +115,8 @@ impl Networks {
                         wants: vec![],
                         active: None,
                     };
-                    self.save_ctr(id, Some(&c));
+                    // Nothing the container record does not already say: no fsync.
+                    self.save_ctr_as(id, Some(&c), false);
                     self.state
                         .lock()
                         .expect("net lock")
@@ -222,7 +223,10 @@ impl Networks {
             wants,
             active: None,
         };
-        self.save_ctr(id, Some(&c));
+        // Durable only when it holds what the container record does not (networks, `--ip`,
+        // aliases): a lost record without wants reads as no networks, which it was
+        // (`none`, `host`, `container:`), so create pays no extra fsync there.
+        self.save_ctr_as(id, Some(&c), !c.wants.is_empty());
         self.state
             .lock()
             .expect("net lock")
