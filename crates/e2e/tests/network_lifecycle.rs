@@ -316,8 +316,12 @@ fn run_rm_cycles_leak_nothing() {
 fn ipv6_network() {
     let Some((d, id)) = setup_net() else { return };
     let o = id.base.octets();
-    let v6 = format!("fd42:{:x}:{:x}::/64", o[1], o[2]);
-    let gw6 = format!("fd42:{:x}:{:x}::1", o[1], o[2]);
+    // Canonical text (a zero group collapses: fd42:95:0:: is fd42:95::), as inspect shows it.
+    let base6: std::net::Ipv6Addr = format!("fd42:{:x}:{:x}::", o[1], o[2]).parse().unwrap();
+    let v6 = format!("{base6}/64");
+    let mut g = base6.segments();
+    g[7] = 1;
+    let gw6 = std::net::Ipv6Addr::from(g).to_string();
     d.docker(&["network", "create", "--ipv6", "--subnet", &v6, "six"])
         .ok();
     assert_eq!(d.inspect("six", "{{.EnableIPv6}}"), "true");
