@@ -98,7 +98,7 @@ wait_sock() {
 }
 
 echo "==> starting berthd and dockerd (--bridge none --iptables=false)"
-"$bin/berthd" -H "unix://$B/s" --data-root "$B/d" --exec-root "$BX" --pidfile "$B/pid" --log-level warn >"$work/berthd.log" 2>&1 &
+"$bin/berthd" -H "unix://$B/s" --data-root "$B/d" --exec-root "$BX" --pidfile "$B/pid" --log-level warn --bridge none >"$work/berthd.log" 2>&1 &
 berth_pid=$!
 if [ -z "$SKIP_DOCKERD" ]; then
   dockerd -H "unix://$D/s" --data-root "$D/d" --exec-root "$DX" --pidfile "$D/pid" \

@@ -73,7 +73,7 @@ wait_sock() {
 }
 
 echo "==> starting berthd and dockerd (--bridge none --iptables=false)"
-"$bin/berthd" -H "unix://$B/s" --data-root "$B/d" --exec-root "$B/x" --pidfile "$B/pid" --log-level warn >"$work/berthd.log" 2>&1 &
+"$bin/berthd" -H "unix://$B/s" --data-root "$B/d" --exec-root "$B/x" --pidfile "$B/pid" --log-level warn --bridge none >"$work/berthd.log" 2>&1 &
 berth_pid=$!
 dockerd -H "unix://$D/s" --data-root "$D/d" --exec-root "$D/x" --pidfile "$D/pid" \
   --bridge none --iptables=false --ip6tables=false --ip-masq=false --ip-forward=false \
