@@ -839,6 +839,14 @@ pub fn pid_alive(pid: i32) -> bool {
     }
 }
 
+/// Seconds since the epoch (for `--since` / `--until`).
+pub fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after the epoch")
+        .as_secs()
+}
+
 /// Skips a test (returns true) when not root: the e2e suites need root.
 pub fn skip_unless_root() -> bool {
     // SAFETY: geteuid has no preconditions.

@@ -244,3 +244,19 @@ impl Drop for OutsideHost {
         let _ = sh(&["ip", "netns", "del", &self.ns]);
     }
 }
+
+/// Names of the interfaces enslaved to `bridge` (the host ends of its veths).
+pub fn links_on(bridge: &str) -> Vec<String> {
+    let out = Command::new("ip")
+        .args(["-o", "link", "show", "master", bridge])
+        .output()
+        .expect("ip link");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            l.split(':')
+                .nth(1)
+                .map(|s| s.trim().split('@').next().unwrap_or("").to_owned())
+        })
+        .collect()
+}

@@ -2,20 +2,12 @@
 //! them in parallel), `container prune`, and nothing left on the host afterwards: no
 //! mounts under the daemon's roots, no cgroup directories, no container state, no veths.
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
+use berth_e2e::net::links_on;
 use berth_e2e::{eventually, setup};
 
 const N: usize = 12;
-
-fn veths_on(bridge: &str) -> usize {
-    let out = Command::new("ip")
-        .args(["-o", "link", "show", "master", bridge])
-        .output()
-        .expect("ip link");
-    String::from_utf8_lossy(&out.stdout).lines().count()
-}
 
 fn entries(dir: &Path) -> Vec<String> {
     std::fs::read_dir(dir)
@@ -66,7 +58,7 @@ fn stop_and_remove_many_in_parallel_leaves_nothing() {
     assert_eq!(running.lines().count(), N, "{running}");
     if let Some(net) = &d.net {
         assert_eq!(
-            veths_on(&net.bridge),
+            links_on(&net.bridge).len(),
             N - N / 4,
             "one veth per bridged container"
         );
@@ -124,7 +116,12 @@ fn stop_and_remove_many_in_parallel_leaves_nothing() {
         );
     }
     if let Some(net) = &d.net {
-        assert_eq!(veths_on(&net.bridge), 0, "veths left on {}", net.bridge);
+        assert_eq!(
+            links_on(&net.bridge).len(),
+            0,
+            "veths left on {}",
+            net.bridge
+        );
     }
     // The bind source is untouched. `rm -v` took many0's anonymous volume; `container
     // prune` keeps volumes, as Docker: those of many4 and many8 are still there.

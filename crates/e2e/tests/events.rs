@@ -3,16 +3,9 @@
 //! streaming, and the container lifecycle actions.
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use berth_e2e::*;
-
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
 
 #[test]
 fn lifecycle_events_replayed_with_since_until() {

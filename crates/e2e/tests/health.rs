@@ -3,16 +3,9 @@
 //! code), `(healthy)` / `(unhealthy)` / `(health: starting)` in ps, `--filter health=`,
 //! `health_status` and exec events, timeouts, bad values; health kept across a daemon
 //! restart (berth).
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use berth_e2e::*;
-
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
 
 fn health(d: &Daemon, c: &str) -> serde_json::Value {
     serde_json::from_str(&d.inspect(c, "{{json .State.Health}}")).unwrap()

@@ -5,7 +5,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use berth_e2e::net::NetIdentity;
+use berth_e2e::net::{links_on, NetIdentity};
 use berth_e2e::*;
 
 fn setup_net() -> Option<(Daemon, NetIdentity)> {
@@ -27,21 +27,6 @@ fn ip_in(id: &NetIdentity, k: u8, host: u8) -> String {
     let (n, _) = id.spare_subnet(k);
     let o = n.octets();
     format!("{}.{}.{}.{host}", o[0], o[1], o[2])
-}
-
-fn links_on(bridge: &str) -> Vec<String> {
-    let out = Command::new("ip")
-        .args(["-o", "link", "show", "master", bridge])
-        .output()
-        .expect("ip link");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| {
-            l.split(':')
-                .nth(1)
-                .map(|s| s.trim().split('@').next().unwrap_or("").to_owned())
-        })
-        .collect()
 }
 
 fn link_exists(name: &str) -> bool {

@@ -5,7 +5,7 @@ use std::net::TcpStream;
 use std::process::Command;
 use std::time::Duration;
 
-use berth_e2e::net::{NetIdentity, OutsideHost};
+use berth_e2e::net::{links_on, NetIdentity, OutsideHost};
 use berth_e2e::*;
 
 fn setup_net() -> Option<(Daemon, NetIdentity)> {
@@ -46,17 +46,6 @@ fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
-}
-
-fn links_on(bridge: &str) -> Vec<String> {
-    let out = Command::new("ip")
-        .args(["-o", "link", "show", "master", bridge])
-        .output()
-        .expect("ip link");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| l.to_owned())
-        .collect()
 }
 
 fn nft_publish(id: &NetIdentity) -> String {

@@ -2,16 +2,9 @@
 //! hand, a manual start resets RestartCount, `restarting` in inspect and ps, daemon restart
 //! starts always/unless-stopped containers as Docker does, `update --restart` on a running
 //! container, bad policies refused; berth's `on-unhealthy`.
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use berth_e2e::*;
-
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
 
 /// `HostConfig.RestartPolicy` (compared as JSON: the CLI's key order differs by daemon).
 fn policy(d: &Daemon, c: &str) -> serde_json::Value {
