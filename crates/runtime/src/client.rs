@@ -111,6 +111,7 @@ fn use_standby(shim_binary: &Path, bundle: &Path) -> Option<std::os::fd::OwnedFd
 /// listening, and returns the init PID. On failure nothing is left running and the
 /// libcontainer state is removed.
 pub async fn spawn(shim_binary: &Path, bundle: &Path) -> Result<u32, ShimError> {
+    crate::cgroup_warm::kick();
     // `BERTH_SHIM_STANDBY=0` turns standby shims off (to measure what they save).
     static ENABLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     let enabled =
@@ -336,6 +337,7 @@ impl ShimClient {
         exec_id: &str,
         process: ExecProcess,
     ) -> Result<(u32, UnixStream), ShimError> {
+        crate::cgroup_warm::kick();
         match self
             .call(&Request::Exec {
                 exec_id: exec_id.to_owned(),

@@ -8,6 +8,7 @@
 //! - the `berth-shim` binary (src/bin/berth-shim.rs + [`shim`]): one per container,
 //!   single-threaded, runs the container with youki's libcontainer, owns stdio/pty and the
 //!   json-file log, records the exit status, outlives berthd.
+pub mod cgroup_warm;
 pub mod client;
 pub mod devices;
 pub mod protocol;

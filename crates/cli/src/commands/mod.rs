@@ -56,6 +56,8 @@ pub struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
+// Each subcommand's arguments are built only when it is the one invoked (start-up time).
+#[command(defer = true)]
 pub enum Command {
     /// Create and run a new container from an image
     Run(run::RunArgs),
@@ -143,6 +145,8 @@ pub enum Command {
 }
 
 #[derive(Subcommand, Debug)]
+// Each subcommand's arguments are built only when it is the one invoked (start-up time).
+#[command(defer = true)]
 pub enum ContainerCommand {
     #[command(visible_aliases = ["ps", "list"])]
     /// List containers
@@ -199,6 +203,8 @@ pub enum ContainerCommand {
 }
 
 #[derive(Subcommand, Debug)]
+// Each subcommand's arguments are built only when it is the one invoked (start-up time).
+#[command(defer = true)]
 pub enum SystemCommand {
     /// Show docker disk usage
     Df(df::DfArgs),
@@ -209,6 +215,8 @@ pub enum SystemCommand {
 }
 
 #[derive(Subcommand, Debug)]
+// Each subcommand's arguments are built only when it is the one invoked (start-up time).
+#[command(defer = true)]
 pub enum ImageCommand {
     #[command(visible_aliases = ["list"])]
     /// List images

@@ -16,6 +16,7 @@ use crate::format::json::ordered_map;
 use crate::format::Formatter;
 
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 pub enum NetworkCommand {
     /// Create a network
     Create(CreateArgs),

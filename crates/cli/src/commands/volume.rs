@@ -16,6 +16,7 @@ use crate::format::units::human_size_prec;
 use crate::format::Formatter;
 
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 pub enum VolumeCommand {
     /// Create a volume
     Create(CreateArgs),

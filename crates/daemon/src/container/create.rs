@@ -96,6 +96,8 @@ impl Containers {
         name: Option<String>,
         body: ContainerCreateBody,
     ) -> Result<ContainerCreateResponse, ApiError> {
+        // A start usually follows: let the cgroup lock's grace period run meanwhile.
+        berth_runtime::cgroup_warm::kick();
         let image_name = body
             .image
             .clone()
