@@ -9,6 +9,7 @@
   measure.py report OUT                            print the results table (markdown)
 """
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -56,9 +57,15 @@ def cmd_interleave(out, warmup, n, spec):
     """Interleaved rounds: background load hits every command alike."""
     cmds = json.loads(spec)
     samples = {label: [] for label, _ in cmds}
+    # A pause before each command (BENCH_GAP_MS, default 500): no command inherits kernel
+    # state warmed by the one before it, e.g. the cgroup migration lock that berthd keeps
+    # warm for 300 ms after a create (crates/runtime/src/cgroup_warm.rs) and that would
+    # otherwise speed up the dockerd and runc runs that follow a berth one.
+    gap = float(os.environ.get("BENCH_GAP_MS", "500")) / 1000
     for i in range(warmup + n):
         k = i % len(cmds)
         for label, cmd in cmds[k:] + cmds[:k]:
+            time.sleep(gap)
             dt = run_once(label, cmd)
             if i >= warmup:
                 samples[label].append(dt)

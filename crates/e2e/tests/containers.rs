@@ -289,6 +289,30 @@ fn run_resource_limits_visible_in_cgroups() {
     assert_eq!(d.all_container_ids(), Vec::<String>::new());
 }
 
+/// Standby shims start at a low CPU priority (crates/runtime/src/client.rs); the shim that
+/// serves a container, and so the container, run at the normal one. Several runs in a row,
+/// so that all but the first are served by standby shims.
+#[test]
+fn containers_run_at_normal_priority() {
+    let Some(d) = setup() else { return };
+    for i in 0..3 {
+        // Field 19 of /proc/self/stat is the nice value.
+        let o = run(&d, &["--rm", "busybox", "sh", "-c", "cut -d' ' -f19 /proc/self/stat"]);
+        assert_eq!(o.ok(), "0", "run {i}");
+    }
+    let id = run(&d, &["-d", "busybox", "sleep", "100"]).ok();
+    let shim: u32 = std::fs::read_to_string(d.exec_root.join("c").join(&id).join("shim.pid"))
+        .expect("shim.pid")
+        .trim()
+        .parse()
+        .expect("pid");
+    let stat = std::fs::read_to_string(format!("/proc/{shim}/stat")).expect("shim stat");
+    let after_comm = stat.rsplit_once(") ").expect("stat").1;
+    // Fields after comm start at field 3; nice is field 19.
+    assert_eq!(after_comm.split(' ').nth(16), Some("0"), "shim nice: {stat}");
+    d.docker(&["rm", "-f", &id]).ok();
+}
+
 #[test]
 fn run_bind_mounts() {
     let Some(d) = setup() else { return };

@@ -72,17 +72,40 @@ fn start_standby(binary: &Path) -> std::io::Result<Standby> {
     }
 }
 
-/// Replaces the standby shim in the background.
+/// Replaces the standby shim in the background, from one thread that runs at a low CPU
+/// priority: the new standby (its exec, dynamic linking and fork, inherited nice value and
+/// all) then takes CPU only when the container being started does not need it. The standby
+/// returns to the normal priority when it is handed a bundle (`shim::standby`).
 fn replenish(binary: &Path) {
-    let binary = binary.to_path_buf();
-    tokio::task::spawn_blocking(move || match start_standby(&binary) {
-        Ok(s) => {
-            // A standby that lost the race to a newer one just sees EOF and exits.
-            *STANDBY.lock().unwrap_or_else(|e| e.into_inner()) = Some(s);
-        }
-        Err(e) => tracing::warn!(error = %e, "starting a standby shim"),
+    static SPAWNER: std::sync::OnceLock<Option<std::sync::mpsc::SyncSender<PathBuf>>> =
+        std::sync::OnceLock::new();
+    let tx = SPAWNER.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<PathBuf>(1);
+        std::thread::Builder::new()
+            .name("shim-standby".into())
+            .spawn(move || {
+                // SAFETY: setpriority on the calling thread (who = 0); no memory involved.
+                unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, STANDBY_NICE) };
+                while let Ok(binary) = rx.recv() {
+                    match start_standby(&binary) {
+                        // A standby that lost the race to a newer one sees EOF and exits.
+                        Ok(s) => *STANDBY.lock().unwrap_or_else(|e| e.into_inner()) = Some(s),
+                        Err(e) => tracing::warn!(error = %e, "starting a standby shim"),
+                    }
+                }
+            })
+            .map_err(|e| tracing::warn!(error = %e, "starting the standby spawner"))
+            .ok()?;
+        Some(tx)
     });
+    if let Some(tx) = tx {
+        // Full: a replacement is already queued.
+        let _ = tx.try_send(binary.to_path_buf());
+    }
 }
+
+/// The nice value standby shims start with (see [`replenish`]).
+pub const STANDBY_NICE: libc::c_int = 10;
 
 /// Hands `bundle` to the standby shim; its stdout then carries the readiness line. None when
 /// there is no usable standby (none yet, another binary, or it is gone).

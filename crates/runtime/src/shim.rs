@@ -97,6 +97,9 @@ fn standby() -> i32 {
                 Ok(n) if n > 0 && line.ends_with('\n') => {}
                 _ => return 0,
             }
+            // Started at berthd's low standby priority; the container gets the normal one.
+            // SAFETY: setpriority on this (single-threaded) process; no memory involved.
+            unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 0) };
             let Some((bundle, cfg)) = load(Path::new(line.trim_end_matches('\n'))) else {
                 return 1;
             };
