@@ -67,6 +67,62 @@ pub struct Netlink {
     handle: Handle,
 }
 
+/// Deletes links off the caller's path. A veth delete returns only after the kernel has
+/// waited for RCU grace periods (`netdev_run_todo`, 20-40 ms here) in the deleting
+/// thread: on a tokio worker with the shared connection that would stall every other
+/// netlink request behind it. The reaper is one thread with its own connection; deletes
+/// queue on it in order. Links already gone are fine.
+/// Started on first use.
+#[derive(Default)]
+pub struct Reaper {
+    tx: std::sync::OnceLock<Option<std::sync::mpsc::Sender<String>>>,
+}
+
+impl Reaper {
+    fn start() -> Result<std::sync::mpsc::Sender<String>, NetlinkError> {
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()
+            .map_err(|source| NetlinkError::Io {
+                what: "veth reaper runtime".into(),
+                source,
+            })?;
+        let nl = {
+            let _guard = rt.enter();
+            Netlink::open()?
+        };
+        std::thread::Builder::new()
+            .name("veth-reaper".into())
+            .spawn(move || {
+                while let Ok(name) = rx.recv() {
+                    if let Err(e) = rt.block_on(nl.delete_link(&name)) {
+                        tracing::debug!(link = %name, error = %e, "deleting a link");
+                    }
+                }
+            })
+            .map_err(|source| NetlinkError::Io {
+                what: "spawning the veth reaper".into(),
+                source,
+            })?;
+        Ok(tx)
+    }
+
+    /// Queues `name` for deletion and returns at once. Should the reaper fail to start,
+    /// the link is left to the kernel (it goes with the container's namespace) and to the
+    /// orphan sweep at the next daemon start.
+    pub fn delete(&self, name: String) {
+        let tx = self.tx.get_or_init(|| {
+            Self::start()
+                .map_err(|e| tracing::warn!(error = %e, "starting the veth reaper"))
+                .ok()
+        });
+        if let Some(tx) = tx {
+            let _ = tx.send(name);
+        }
+    }
+}
+
 impl Netlink {
     /// Opens a connection in the current (host) network namespace; needs a tokio runtime.
     pub fn open() -> Result<Self, NetlinkError> {

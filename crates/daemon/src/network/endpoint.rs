@@ -611,10 +611,17 @@ impl Networks {
             (a, c.clone())
         };
         let Some(a) = active else { return };
+        // Deleting a veth waits in the kernel for RCU grace periods (20-40 ms here): that
+        // runs in the background, so that an exit is reported (and `run --rm` returns)
+        // without it. The addresses and names are free already: the records above no
+        // longer hold them and a new veth gets a fresh random name. Once the container's
+        // namespace is gone the kernel deletes the pair by itself anyway; the explicit
+        // delete covers a namespace still held (a process that joined it). A delete lost
+        // to a daemon stop is done at the next start (orphans on our bridges).
         for e in &a.endpoints {
-            if let Err(err) = self.nl.delete_link(&e.host_if).await {
-                tracing::debug!(id, error = %err, "deleting veth");
-            }
+            self.reaper.delete(e.host_if.clone());
+        }
+        for e in &a.endpoints {
             if a.pid != 0 {
                 let n = self
                     .state

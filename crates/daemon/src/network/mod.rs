@@ -176,6 +176,8 @@ pub struct Networks {
     dir: PathBuf,
     table: String,
     pub(crate) nl: Netlink,
+    /// Deletes released veths in the background (`Reaper`).
+    pub(crate) reaper: berth_network::netlink::Reaper,
     events: Arc<crate::events::Events>,
     pub(crate) state: Mutex<State>,
     /// Serialises create/remove/attach against each other (IPAM decisions).
@@ -241,6 +243,7 @@ impl Networks {
             dir,
             table,
             nl,
+            reaper: Default::default(),
             events,
             state: Mutex::new(State {
                 nets,
