@@ -297,7 +297,16 @@ fn containers_run_at_normal_priority() {
     let Some(d) = setup() else { return };
     for i in 0..3 {
         // Field 19 of /proc/self/stat is the nice value.
-        let o = run(&d, &["--rm", "busybox", "sh", "-c", "cut -d' ' -f19 /proc/self/stat"]);
+        let o = run(
+            &d,
+            &[
+                "--rm",
+                "busybox",
+                "sh",
+                "-c",
+                "cut -d' ' -f19 /proc/self/stat",
+            ],
+        );
         assert_eq!(o.ok(), "0", "run {i}");
     }
     let id = run(&d, &["-d", "busybox", "sleep", "100"]).ok();
@@ -309,7 +318,11 @@ fn containers_run_at_normal_priority() {
     let stat = std::fs::read_to_string(format!("/proc/{shim}/stat")).expect("shim stat");
     let after_comm = stat.rsplit_once(") ").expect("stat").1;
     // Fields after comm start at field 3; nice is field 19.
-    assert_eq!(after_comm.split(' ').nth(16), Some("0"), "shim nice: {stat}");
+    assert_eq!(
+        after_comm.split(' ').nth(16),
+        Some("0"),
+        "shim nice: {stat}"
+    );
     d.docker(&["rm", "-f", &id]).ok();
 }
 

@@ -262,9 +262,11 @@ fn run_rm_cycles_leak_nothing() {
     );
     // No veth but the watcher's (released ones go in the background), no DNAT rule, no
     // endpoint state, no DNS record.
-    eventually("only the watcher's veth left", Duration::from_secs(10), || {
-        links_on(&br).len() == 1 && links_on(&id.bridge).is_empty()
-    });
+    eventually(
+        "only the watcher's veth left",
+        Duration::from_secs(10),
+        || links_on(&br).len() == 1 && links_on(&id.bridge).is_empty(),
+    );
     assert!(!nft_publish(&id).contains("dnat"), "{}", nft_publish(&id));
     let left: Vec<_> = std::fs::read_dir(d.data_root.join("networks/containers"))
         .unwrap()

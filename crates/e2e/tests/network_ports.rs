@@ -330,3 +330,147 @@ fn port_ranges_docker_and_berth() {
         d.docker(&["rm", "-f", "hr"]).ok();
     }
 }
+
+/// Bytes of the body of `GET /big` on `addr` (HTTP/1.0, read to EOF).
+fn download_len(addr: &str) -> usize {
+    let mut s = TcpStream::connect_timeout(&addr.parse().unwrap(), Duration::from_secs(3))
+        .expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.write_all(b"GET /big HTTP/1.0\r\n\r\n").unwrap();
+    let mut all = Vec::new();
+    s.read_to_end(&mut all).expect("read");
+    let head = all
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("HTTP head");
+    all.len() - head - 4
+}
+
+/// The path between a container and its host carries 64 KiB segments (a host route with a
+/// large MTU for TCP to the gateway, netlink::HOST_PATH_MTU) while the container's
+/// interface keeps Docker's MTU. Large transfers work every way through it: to the host on
+/// a published 127.0.0.1 port, container to container, hairpin to the container's own
+/// published port and to a neighbour's through the gateway (TCP: MSS clamped), and a
+/// large UDP datagram through the gateway to a published UDP port (not on the TCP path,
+/// fragmented as usual).
+#[test]
+fn large_transfers_on_every_path() {
+    let Some((d, _id)) = setup_net() else { return };
+    let size = 32 << 20;
+    let serve = format!(
+        "mkdir -p /www && head -c {size} /dev/zero > /www/big && exec httpd -f -p 80 -h /www"
+    );
+    let p = free_port();
+    let q = free_port();
+    d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "big",
+        "-p",
+        &format!("127.0.0.1:{p}:80"),
+        "-p",
+        &format!("{q}:80"),
+        "busybox",
+        "sh",
+        "-c",
+        &serve,
+    ])
+    .ok();
+    let gw = d
+        .docker(&[
+            "network",
+            "inspect",
+            "-f",
+            "{{(index .IPAM.Config 0).Gateway}}",
+            "bridge",
+        ])
+        .ok();
+    let ip = d.inspect("big", "{{.NetworkSettings.IPAddress}}");
+    assert_eq!(
+        d.docker(&["exec", "big", "cat", "/sys/class/net/eth0/mtu"])
+            .ok(),
+        "1500",
+        "the container's interface keeps Docker's MTU"
+    );
+    eventually("httpd up", Duration::from_secs(10), || {
+        get_once(&format!("127.0.0.1:{p}")).is_some()
+    });
+    assert_eq!(
+        download_len(&format!("127.0.0.1:{p}")),
+        size,
+        "host via 127.0.0.1"
+    );
+    let fetch = |url: String| format!("timeout 30 wget -q -O - {url} | wc -c");
+    assert_eq!(
+        d.docker(&[
+            "exec",
+            "big",
+            "sh",
+            "-c",
+            &fetch(format!("http://{gw}:{q}/big"))
+        ])
+        .ok(),
+        size.to_string(),
+        "hairpin to its own published port"
+    );
+    for (what, url) in [
+        (
+            "neighbour through the gateway",
+            format!("http://{gw}:{q}/big"),
+        ),
+        ("container to container", format!("http://{ip}/big")),
+    ] {
+        assert_eq!(
+            d.docker(&["run", "--rm", "busybox", "sh", "-c", &fetch(url)])
+                .ok(),
+            size.to_string(),
+            "{what}"
+        );
+    }
+
+    // UDP: a 20000-byte datagram to a published UDP port through the gateway. The host's
+    // python runs in each container's network namespace.
+    let u = free_port();
+    d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "usrv",
+        "-p",
+        &format!("{u}:9999/udp"),
+        "busybox",
+        "sleep",
+        "300",
+    ])
+    .ok();
+    d.docker(&["run", "-d", "--name", "ucli", "busybox", "sleep", "300"])
+        .ok();
+    let pid = |n: &str| d.inspect(n, "{{.State.Pid}}");
+    let recv = Command::new("nsenter")
+        .args(["-t", &pid("usrv"), "-n", "timeout", "10", "python3", "-c"])
+        .arg(
+            "import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); \
+             s.bind(('0.0.0.0', 9999)); print(len(s.recvfrom(65536)[0]), flush=True)",
+        )
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("receiver");
+    std::thread::sleep(Duration::from_millis(500));
+    let send = format!(
+        "import socket, time\ns=socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+         for _ in range(5):\n    s.sendto(b'x' * 20000, ('{gw}', {u})); time.sleep(0.2)\n"
+    );
+    let st = Command::new("nsenter")
+        .args(["-t", &pid("ucli"), "-n", "python3", "-c", &send])
+        .status()
+        .expect("sender");
+    assert!(st.success());
+    let out = recv.wait_with_output().expect("receiver output");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "20000",
+        "a large datagram through the gateway"
+    );
+    d.docker(&["rm", "-f", "big", "usrv", "ucli"]).ok();
+}

@@ -9,6 +9,9 @@ use futures_util::TryStreamExt;
 use ipnet::IpNet;
 use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags};
 use rtnetlink::packet_route::link::{InfoData, InfoVeth, LinkAttribute};
+use rtnetlink::packet_route::route::{RouteAttribute, RouteMetric, RouteScope};
+use rtnetlink::packet_route::rule::{RuleAction, RuleAttribute};
+use rtnetlink::packet_route::IpProtocol;
 use rtnetlink::{
     Handle, LinkBridge, LinkBridgePort, LinkMessageBuilder, LinkUnspec, LinkVeth,
     RouteMessageBuilder,
@@ -58,8 +61,34 @@ pub struct EndpointLink {
     pub addrs: Vec<IpNet>,
     /// Gateways for default routes (one per family), unless the network is internal.
     pub gateways: Vec<IpAddr>,
+    /// The network's gateway addresses (the host's end of the bridge): each gets a host
+    /// route with [`HOST_PATH_MTU`] in the container (see there), unless internal.
+    pub host_routes: Vec<IpAddr>,
+    /// The container interface's MTU (0: kernel default, 1500).
     pub mtu: u32,
 }
+
+/// The MTU of the path between a container and its host. The container's interface keeps
+/// the network's MTU (1500 as Docker: what the container sees, and what off-host traffic
+/// through the default route uses), but its route to the gateway address, which is the
+/// host itself, carries this one, and the host's end of the veth accepts it. Traffic to
+/// the host (published ports on 127.0.0.1, the host's own services) then moves in 64 KiB
+/// segments as over loopback instead of 1500-byte ones: twice the throughput here. The
+/// host's direction stays at the network MTU (the bridge's MTU is pinned, so a large veth
+/// end does not raise it), since the container's interface accepts no more. Traffic that
+/// the host forwards back onto a bridge (hairpin) is brought down to the bridge's MTU: TCP
+/// by MSS clamping (nft.rs), anything else by fragmentation (the route is locked).
+pub const HOST_PATH_MTU: u32 = 65520;
+/// The routing table (in the container's namespace) holding the host routes, and the
+/// priority of the rules that send TCP to the gateway addresses there. Only TCP: it
+/// negotiates its segment size (and the MSS clamp in nft.rs brings a hairpin connection
+/// down to the bridge's MTU), while a large datagram sent to a published port through the
+/// gateway could come back onto the bridge unfragmented and be dropped by the receiving
+/// container's interface.
+const HOST_PATH_TABLE: u32 = 4001;
+const HOST_PATH_RULE_PRIORITY: u32 = 1000;
+/// The host end of every veth (the largest a veth takes).
+const HOST_END_MTU: u32 = 65535;
 
 /// A host-namespace rtnetlink handle.
 #[derive(Clone)]
@@ -186,6 +215,23 @@ impl Netlink {
                 Err(e) => return Err(nl(format!("adding {a} to {name}"))(e)),
             }
         }
+        // Pin the bridge's MTU: a bridge whose MTU was never changed follows the smallest
+        // of its ports, and the host ends of veths are larger (`HOST_END_MTU`). The kernel
+        // marks it as set only on a change, so change it once and back.
+        let target = if mtu > 0 { mtu } else { 1500 };
+        let step = if target < HOST_END_MTU {
+            target + 1
+        } else {
+            target - 1
+        };
+        for m in [step, target] {
+            self.handle
+                .link()
+                .set(LinkUnspec::new_with_index(idx).mtu(m).build())
+                .execute()
+                .await
+                .map_err(nl(format!("setting the MTU of {name}")))?;
+        }
         self.handle
             .link()
             .set(LinkUnspec::new_with_index(idx).up().build())
@@ -260,11 +306,9 @@ impl Netlink {
         if ep.mtu > 0 {
             peer = peer.mtu(ep.mtu);
         }
-        let mut veth = LinkVeth::new(&ep.host_if, &ep.ctr_if)
-            .set_info_data(InfoData::Veth(InfoVeth::Peer(peer.build())));
-        if ep.mtu > 0 {
-            veth = veth.mtu(ep.mtu);
-        }
+        let veth = LinkVeth::new(&ep.host_if, &ep.ctr_if)
+            .set_info_data(InfoData::Veth(InfoVeth::Peer(peer.build())))
+            .mtu(HOST_END_MTU);
         self.handle
             .link()
             .add(veth.build())
@@ -389,6 +433,61 @@ async fn configure_here(ep: &EndpointLink) -> Result<(), NetlinkError> {
             // A second network's gateway: the first default route stays.
             Err(e) if is_exists(&e) => {}
             Err(e) => return Err(self::nl(format!("adding the default route via {gw}"))(e)),
+        }
+    }
+    // TCP to the host takes the large-MTU path; everything else keeps the interface's.
+    for h in &ep.host_routes {
+        let mut msg = match h {
+            IpAddr::V4(a) => RouteMessageBuilder::<std::net::Ipv4Addr>::new()
+                .destination_prefix(*a, 32)
+                .output_interface(idx)
+                .scope(RouteScope::Link)
+                .table_id(HOST_PATH_TABLE)
+                .build(),
+            IpAddr::V6(a) => RouteMessageBuilder::<std::net::Ipv6Addr>::new()
+                .destination_prefix(*a, 128)
+                .output_interface(idx)
+                .table_id(HOST_PATH_TABLE)
+                .build(),
+        };
+        // Locked: no path-MTU discovery on a path that never leaves the host.
+        msg.attributes.push(RouteAttribute::Metrics(vec![
+            RouteMetric::Mtu(HOST_PATH_MTU),
+            // RTAX_LOCK is a bit mask of locked metrics; RTAX_MTU is metric 2.
+            RouteMetric::Lock(1 << 2),
+        ]));
+        match nl.handle.route().add(msg).execute().await {
+            Ok(()) => {}
+            Err(e) if is_exists(&e) => {}
+            Err(e) => return Err(self::nl(format!("adding the host route to {h}"))(e)),
+        }
+        let rule = nl
+            .handle
+            .rule()
+            .add()
+            .table_id(HOST_PATH_TABLE)
+            .priority(HOST_PATH_RULE_PRIORITY)
+            .action(RuleAction::ToTable);
+        let added = match h {
+            IpAddr::V4(a) => {
+                let mut r = rule.v4().destination_prefix(*a, 32);
+                r.message_mut()
+                    .attributes
+                    .push(RuleAttribute::IpProtocol(IpProtocol::Tcp));
+                r.execute().await
+            }
+            IpAddr::V6(a) => {
+                let mut r = rule.v6().destination_prefix(*a, 128);
+                r.message_mut()
+                    .attributes
+                    .push(RuleAttribute::IpProtocol(IpProtocol::Tcp));
+                r.execute().await
+            }
+        };
+        match added {
+            Ok(()) => {}
+            Err(e) if is_exists(&e) => {}
+            Err(e) => return Err(self::nl(format!("adding the host rule for {h}"))(e)),
         }
     }
     Ok(())

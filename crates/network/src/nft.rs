@@ -135,6 +135,17 @@ impl Ruleset {
         s.push_str("  }\n");
         s.push_str("  chain forward {\n    type filter hook forward priority 0; policy accept;\n");
         let all: Vec<String> = self.nets.iter().map(|n| q(&n.bridge)).collect();
+        if !all.is_empty() {
+            // A container's route to its gateway (the host) carries a 64 KiB MTU
+            // (netlink::HOST_PATH_MTU), so a connection through the host back onto a bridge
+            // (hairpin to a published port) would offer segments the bridge cannot take:
+            // clamp the MSS of SYNs forwarded onto a bridge to the route's MTU.
+            let _ = writeln!(
+                s,
+                "    oifname {{ {} }} tcp flags & (syn | rst) == syn tcp option maxseg size set rt mtu",
+                all.join(", ")
+            );
+        }
         for n in &self.nets {
             let br = q(&n.bridge);
             if n.internal {
@@ -323,6 +334,9 @@ mod tests {
         let s = r.render();
         assert!(s.starts_with("table inet berth-t\ndelete table inet berth-t\n"));
         assert!(s.contains("ip saddr 10.7.0.0/24 oifname != \"b0\" masquerade"));
+        assert!(s.contains(
+            "oifname { \"b0\", \"b1\" } tcp flags & (syn | rst) == syn tcp option maxseg size set rt mtu"
+        ));
         assert!(!s.contains("ip saddr 10.7.1.0/24 oifname != \"b1\" masquerade"));
         assert!(s.contains("ip daddr 127.0.0.1 tcp dport 8080 dnat ip to 10.7.0.2:80"));
         assert!(s.contains("iifname \"b1\" oifname != \"b1\" drop"));

@@ -688,12 +688,18 @@ pub(crate) fn endpoint_link(e: &Ep, n: &NetRecord, gw_set: &mut bool, mtu: u32) 
     for (i, p) in e.mac.split(':').enumerate().take(6) {
         mac[i] = u8::from_str_radix(p, 16).unwrap_or(0);
     }
+    let host_routes = if n.internal {
+        vec![]
+    } else {
+        n.subnets.iter().map(|s| s.gateway).collect()
+    };
     EndpointLink {
         host_if: e.host_if.clone(),
         ctr_if: e.ctr_if.clone(),
         mac,
         addrs,
         gateways,
+        host_routes,
         mtu,
     }
 }
