@@ -107,7 +107,7 @@ throughput() { # label url
 import json, statistics, subprocess, sys
 out, label, url = sys.argv[1:]
 speeds = []
-for i in range(6):
+for i in range(12):
     r = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{speed_download}", url], capture_output=True, text=True, check=True)
     if i > 0:
         speeds.append(float(r.stdout) / (1 << 20))

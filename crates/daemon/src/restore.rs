@@ -18,6 +18,15 @@ pub async fn restore(containers: &Arc<Containers>) {
             }
         }
     }
+    // Network records written without fsync (see `Networks::register`) and lost to a
+    // crash: derived again from the HostConfig.
+    for c in &loaded {
+        let rec = c.snapshot();
+        let name = rec.name.trim_start_matches('/').to_owned();
+        containers
+            .net
+            .ensure_registered(&c.id, &name, &rec.host_config);
+    }
     let mut live = 0;
     // Stopped (or waiting to restart) when berthd went down: their restart policy decides.
     let stopped: Vec<_> = loaded

@@ -575,3 +575,53 @@ fn kernel_state_rebuilt_after_reboot() {
     assert!(o.contains("default via"), "{o}");
     d.docker(&["rm", "-f", "srv"]).ok();
 }
+
+/// The network record of a container on the default bridge is written without fsync (it
+/// follows from the HostConfig); one lost to a crash is derived again at start-up, while a
+/// container with endpoint settings (here an alias) keeps its durable record.
+#[test]
+fn lost_network_record_is_derived_again() {
+    let Some((mut d, _id)) = setup_net() else {
+        return;
+    };
+    let id = d
+        .docker(&["create", "--name", "plain", "busybox", "sleep", "60"])
+        .ok();
+    d.docker(&["network", "create", "aliased"]).ok();
+    d.docker(&[
+        "create",
+        "--name",
+        "withalias",
+        "--network",
+        "aliased",
+        "--network-alias",
+        "al",
+        "busybox",
+        "sleep",
+        "60",
+    ])
+    .ok();
+    d.kill9();
+    let rec = d
+        .data_root
+        .join("networks/containers")
+        .join(format!("{id}.json"));
+    std::fs::remove_file(&rec).expect("the record exists");
+    d.restart();
+    d.docker(&["start", "plain", "withalias"]).ok();
+    let ip = d.inspect("plain", "{{.NetworkSettings.IPAddress}}");
+    assert!(!ip.is_empty(), "the default bridge again");
+    assert!(
+        d.docker(&["exec", "plain", "ip", "-o", "-4", "addr", "show", "eth0"])
+            .ok()
+            .contains(&ip),
+        "eth0 has {ip}"
+    );
+    let aliases = d.inspect(
+        "withalias",
+        "{{json .NetworkSettings.Networks.aliased.Aliases}}",
+    );
+    assert!(aliases.contains("\"al\""), "{aliases}");
+    d.docker(&["rm", "-f", "plain", "withalias"]).ok();
+    d.docker(&["network", "rm", "aliased"]).ok();
+}

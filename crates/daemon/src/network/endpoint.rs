@@ -223,16 +223,29 @@ impl Networks {
             wants,
             active: None,
         };
-        // Durable only when it holds what the container record does not (networks, `--ip`,
-        // aliases): a lost record without wants reads as no networks, which it was
-        // (`none`, `host`, `container:`), so create pays no extra fsync there.
-        self.save_ctr_as(id, Some(&c), !c.wants.is_empty());
+        // Durable only when it holds what the container record does not: endpoint settings
+        // (`--network X` beyond the mode, `--ip`, aliases). Otherwise the wants follow from
+        // the container's HostConfig alone, and a record lost to a crash is derived again
+        // at start-up (`ensure_registered`): create pays no extra fsync for the default
+        // bridge, `none`, `host` or `container:`.
+        self.save_ctr_as(id, Some(&c), !endpoints.is_empty() && !c.wants.is_empty());
         self.state
             .lock()
             .expect("net lock")
             .ctrs
             .insert(id.to_owned(), c);
         Ok(())
+    }
+
+    /// At start-up, for a container whose network record is missing (written without
+    /// fsync at create, see `register`): derives it again from the HostConfig.
+    pub fn ensure_registered(&self, id: &str, name: &str, host: &HostConfig) {
+        if self.state.lock().expect("net lock").ctrs.contains_key(id) {
+            return;
+        }
+        if let Err(e) = self.register(id, name, host, &Default::default()) {
+            tracing::warn!(%id, error = %e.message, "deriving the network record again");
+        }
     }
 
     /// Forgets a removed container.
