@@ -124,43 +124,52 @@ print(f"  {label}: median {statistics.median(xs):.0f} ms (n={len(xs)}, min {min(
 PY
 }
 
-bench_commit() { # dir label
-  local d=$1 label=$2 i t0 t1 samples=()
-  for i in $(seq $((WARMUP + N))); do
-    t0=$(now_ns)
-    on "$d" commit big "committed:$i" >/dev/null
-    t1=$(now_ns)
-    [ "$i" -le "$WARMUP" ] || samples+=("$(( (t1 - t0) / 1000000 ))")
-    on "$d" rmi "committed:$i" >/dev/null
-  done
-  record "$label" "${samples[@]}"
+# Rounds alternate between the daemons (which one goes first alternates too), so that this
+# host's varying disk speed falls on both alike.
+one_commit() { # dir round -> ms
+  local d=$1 i=$2 t0 t1
+  t0=$(now_ns)
+  on "$d" commit big "committed:$i" >/dev/null
+  t1=$(now_ns)
+  on "$d" rmi "committed:$i" >/dev/null
+  echo $(( (t1 - t0) / 1000000 ))
 }
 
-bench_save_load() { # dir label
-  local d=$1 label=$2 i t0 t1 t2 t3 samples=() f="$work/archive.tar"
-  for i in $(seq $((WARMUP + N))); do
-    rm -f "$f"
-    t0=$(now_ns)
-    on "$d" save -o "$f" bigimg:1
-    t1=$(now_ns)
-    # Untimed: remove the image (its layers go with it), so that load really adds them.
-    on "$d" rmi bigimg:1 >/dev/null
-    sync
-    t2=$(now_ns)
-    on "$d" load -i "$f" >/dev/null
-    t3=$(now_ns)
-    [ "$i" -le "$WARMUP" ] || samples+=("$(( (t1 - t0 + t3 - t2) / 1000000 ))")
-  done
+one_save_load() { # dir -> ms
+  local d=$1 t0 t1 t2 t3 f="$work/archive.tar"
   rm -f "$f"
-  record "$label" "${samples[@]}"
+  t0=$(now_ns)
+  on "$d" save -o "$f" bigimg:1
+  t1=$(now_ns)
+  # Untimed: remove the image (its layers go with it), so that load really adds them.
+  on "$d" rmi bigimg:1 >/dev/null
+  sync
+  t2=$(now_ns)
+  on "$d" load -i "$f" >/dev/null
+  t3=$(now_ns)
+  rm -f "$f"
+  sync
+  echo $(( (t1 - t0 + t3 - t2) / 1000000 ))
 }
 
-echo "==> commit of a ${COMMIT_MB} MB rw layer (warm-up $WARMUP, $N rounds)"
-bench_commit "$B" "commit ${COMMIT_MB}MB: docker->berthd"
-bench_commit "$D" "commit ${COMMIT_MB}MB: docker->dockerd"
-echo "==> save + load of a ${SAVE_MB} MB image (warm-up $WARMUP, $N rounds)"
-bench_save_load "$B" "save+load ${SAVE_MB}MB: docker->berthd"
-bench_save_load "$D" "save+load ${SAVE_MB}MB: docker->dockerd"
+bench_pair() { # fn label
+  local fn=$1 label=$2 i b k sb=() sk=()
+  for i in $(seq $((WARMUP + N))); do
+    if [ $((i % 2)) -eq 1 ]; then
+      b=$("$fn" "$B" "$i"); k=$("$fn" "$D" "$i")
+    else
+      k=$("$fn" "$D" "$i"); b=$("$fn" "$B" "$i")
+    fi
+    [ "$i" -le "$WARMUP" ] || { sb+=("$b"); sk+=("$k"); }
+  done
+  record "$label: docker->berthd" "${sb[@]}"
+  record "$label: docker->dockerd" "${sk[@]}"
+}
+
+echo "==> commit of a ${COMMIT_MB} MB rw layer (warm-up $WARMUP, $N alternating rounds)"
+bench_pair one_commit "commit ${COMMIT_MB}MB"
+echo "==> save + load of a ${SAVE_MB} MB image (warm-up $WARMUP, $N alternating rounds)"
+bench_pair one_save_load "save+load ${SAVE_MB}MB"
 
 # Sanity: the loaded image runs on both and has its files.
 for d in "$B" "$D"; do
@@ -195,7 +204,7 @@ PY
   echo "Run by \`bash bench/images.sh\` on $(date -u +%Y-%m-%d), $(nproc) CPUs, kernel $(uname -r)."
   echo "berth $(on "$B" version --format '{{.Server.Version}}'), dockerd $(on "$D" version --format '{{.Server.Version}}'); the same docker CLI drives both."
   echo "Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) (layer writes are fsynced by berthd, not by dockerd: other writers on the disk slow berthd's syncfs)."
-  echo "Medians of $N rounds after $WARMUP warm-up; commit of a stopped container with a ${COMMIT_MB} MB rw layer (100 random 1 MiB files per 100 MB);"
+  echo "Medians of $N rounds (berthd and dockerd in turn) after $WARMUP warm-up; commit of a stopped container with a ${COMMIT_MB} MB rw layer (100 random 1 MiB files per 100 MB);"
   echo "save -o + load -i of a ${SAVE_MB} MB image in 4 layers (the image removed and its layers pruned before each load, untimed)."
   echo
   echo "$table"

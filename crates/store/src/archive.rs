@@ -346,7 +346,7 @@ impl Store {
                     } else {
                         progress(&name, size);
                         let mut r = std::io::Cursor::new(head).chain(&mut e);
-                        let s = self.stage_layer(&mut r).map_err(|err| match err {
+                        let s = self.stage_layer_unsynced(&mut r).map_err(|err| match err {
                             StoreError::InvalidArchive(u) if !u.is_host_error() => {
                                 bad(format!("layer {name}: {}", error_chain(&u)))
                             }
@@ -457,6 +457,8 @@ impl Store {
             });
         }
 
+        // Every layer read and checked: flush them all at once before any is published.
+        Self::sync_staged(staged.values_mut())?;
         let lease = self.lease();
         let res = (|| -> Result<Vec<LoadMessage>, StoreError> {
             let mut created = Vec::new();

@@ -13,12 +13,16 @@ pub(crate) struct Content {
     root: PathBuf,
 }
 
+const WRITEBACK_EVERY: u64 = 8 << 20;
+
 /// A blob being written: hashed as it goes; removed on drop unless published.
 pub(crate) struct Ingest {
     file: std::fs::File,
     path: PathBuf,
     hasher: Sha256,
     size: u64,
+    /// Bytes whose writeback has been started.
+    written_back: u64,
     /// Already flushed by a `syncfs` of its filesystem (see [`Content::same_fs`]).
     synced: bool,
 }
@@ -28,6 +32,16 @@ impl Write for Ingest {
         let n = self.file.write(buf)?;
         self.hasher.update(&buf[..n]);
         self.size += n as u64;
+        // Start writing back each few MiB as they come (see unpack::start_writeback).
+        if self.size - self.written_back >= WRITEBACK_EVERY {
+            use std::os::fd::AsRawFd;
+            crate::unpack::start_writeback(
+                self.file.as_raw_fd(),
+                self.written_back,
+                self.size - self.written_back,
+            );
+            self.written_back = self.size;
+        }
         Ok(n)
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -114,6 +128,7 @@ impl Content {
             path,
             hasher: Sha256::new(),
             size: 0,
+            written_back: 0,
             synced: false,
         })
     }

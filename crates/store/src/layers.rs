@@ -35,18 +35,41 @@ pub(crate) struct Staged {
     ingest: Ingest,
     pub(crate) diff_id: Digest,
     size: u64,
+    /// One `syncfs` of the snapshot's filesystem flushes the blob too.
+    blob_on_snapshot_fs: bool,
 }
 
-/// Reads through, copying every byte into a blob ingest.
-struct Tee<'a, R> {
+/// Bytes per chunk handed to the blob writer, and chunks in flight.
+const TEE_CHUNK: usize = 256 << 10;
+const TEE_DEPTH: usize = 8;
+
+/// Reads through, handing every byte (in chunks) to the thread that writes the blob.
+struct Tee<R> {
     inner: R,
-    sink: &'a mut Ingest,
+    tx: std::sync::mpsc::SyncSender<Vec<u8>>,
+    buf: Vec<u8>,
 }
 
-impl<R: Read> Read for Tee<'_, R> {
+impl<R> Tee<R> {
+    fn send_buffered(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(TEE_CHUNK));
+        // The writer only hangs up after a write error, which the caller reports.
+        self.tx
+            .send(chunk)
+            .map_err(|_| std::io::Error::other("the blob writer stopped"))
+    }
+}
+
+impl<R: Read> Read for Tee<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.sink.write_all(&buf[..n])?;
+        self.buf.extend_from_slice(&buf[..n]);
+        if self.buf.len() >= TEE_CHUNK {
+            self.send_buffered()?;
+        }
         Ok(n)
     }
 }
@@ -82,39 +105,92 @@ impl Store {
     /// unpublished blob, hashing it into its diff ID; nothing is visible until
     /// [`Store::publish_staged`], and dropping the result removes everything.
     pub(crate) fn stage_layer(&self, reader: &mut dyn Read) -> Result<Staged, StoreError> {
+        let mut s = self.stage_layer_unsynced(reader)?;
+        let t = std::time::Instant::now();
+        Self::sync_staged([&mut s])?;
+        tracing::debug!(
+            size = s.size,
+            sync_ms = t.elapsed().as_millis() as u64,
+            "layer staged"
+        );
+        Ok(s)
+    }
+
+    /// Flushes staged layers to disk: one `syncfs` per filesystem (the snapshots and, on
+    /// the same filesystem, their blobs), fsync of blobs elsewhere. Before publishing.
+    pub(crate) fn sync_staged<'a>(
+        staged: impl IntoIterator<Item = &'a mut Staged>,
+    ) -> Result<(), StoreError> {
+        let mut staged: Vec<&mut Staged> = staged.into_iter().collect();
+        let mut synced: Vec<u64> = Vec::new();
+        for s in staged.iter_mut() {
+            use std::os::unix::fs::MetadataExt;
+            let dev = std::fs::metadata(s.tmp.fs()).map(|m| m.dev()).ok();
+            if dev.is_none_or(|d| !synced.contains(&d)) {
+                s.tmp.sync_fs()?;
+                synced.extend(dev);
+            }
+            if !s.blob_on_snapshot_fs {
+                s.ingest.finish()?;
+            }
+        }
+        for s in staged.iter_mut() {
+            s.ingest.mark_synced();
+        }
+        Ok(())
+    }
+
+    /// [`Store::stage_layer`] without the flush: for loading several layers, flushed
+    /// together by [`Store::sync_staged`] (the kernel writes the first ones back while
+    /// later ones unpack).
+    pub(crate) fn stage_layer_unsynced(&self, reader: &mut dyn Read) -> Result<Staged, StoreError> {
         let mut input = crate::compress::decompressed(reader)?;
         let tmp = self.snapshots.tmp()?;
         let mut ingest = self.content.ingest()?;
-        let mut tee = Tee {
-            inner: &mut input,
-            sink: &mut ingest,
-        };
-        let size =
-            crate::unpack::unpack(&mut tee, &tmp.fs()).map_err(StoreError::InvalidArchive)?;
-        // The rest of the stream (end-of-archive blocks, padding) is part of the diff ID, and
-        // a truncated compressed stream only shows here.
-        std::io::copy(&mut tee, &mut std::io::sink())
-            .map_err(|e| StoreError::InvalidArchive(UnpackError::Read(e)))?;
+        let fs = tmp.fs();
+        // Two threads: this one unpacks the files, a second hashes and writes the blob.
+        let (unpacked, written) = std::thread::scope(|sc| {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(TEE_DEPTH);
+            let sink = &mut ingest;
+            let writer = sc.spawn(move || -> std::io::Result<()> {
+                for chunk in rx {
+                    sink.write_all(&chunk)?;
+                }
+                Ok(())
+            });
+            let mut tee = Tee {
+                inner: &mut input,
+                tx,
+                buf: Vec::with_capacity(TEE_CHUNK),
+            };
+            let unpacked = (|| {
+                let size = crate::unpack::unpack(&mut tee, &fs)?;
+                // The rest of the stream (end-of-archive blocks, padding) is part of the
+                // diff ID, and a truncated compressed stream only shows here.
+                std::io::copy(&mut tee, &mut std::io::sink()).map_err(UnpackError::Read)?;
+                tee.send_buffered().map_err(UnpackError::Read)?;
+                Ok::<u64, UnpackError>(size)
+            })();
+            drop(tee);
+            let written = writer
+                .join()
+                .unwrap_or_else(|_| Err(std::io::Error::other("the blob writer panicked")));
+            (unpacked, written)
+        });
+        // A failed blob write (a full disk) is the host's error, whatever it did to the read.
+        written.map_err(StoreError::io("writing a layer blob"))?;
+        let size = unpacked.map_err(StoreError::InvalidArchive)?;
         drop(input);
         let (diff_id, _) = ingest.digest();
-        let unpacked = std::time::Instant::now();
-        // One `syncfs` flushes the snapshot and, on the same filesystem, the blob too.
-        tmp.seal(size)?;
-        tracing::debug!(
-            size,
-            sync_ms = unpacked.elapsed().as_millis() as u64,
-            "layer staged"
-        );
-        if self.content.same_fs(&tmp.fs()) {
-            ingest.mark_synced();
-        } else {
-            ingest.finish()?;
-        }
+        tmp.record_size(size)?;
+        // One `syncfs` of the snapshot's filesystem flushes a blob on it too.
+        let blob_on_snapshot_fs = self.content.same_fs(&tmp.fs());
         Ok(Staged {
             tmp,
             ingest,
             diff_id,
             size,
+            blob_on_snapshot_fs,
         })
     }
 
@@ -130,6 +206,7 @@ impl Store {
             ingest,
             diff_id,
             size,
+            ..
         } = staged;
         let chain = chain_id(parent, &diff_id);
         let mut st = self.lock();

@@ -26,10 +26,15 @@ impl TmpSnapshot {
         self.dir.join("fs")
     }
 
-    /// Records the size and flushes the unpacked tree to disk (one `syncfs`), so that a
-    /// published snapshot is whole even after a power loss. Slow: call it without locks.
-    pub(crate) fn seal(&self, size: u64) -> Result<(), StoreError> {
-        crate::fsutil::write_atomic(&self.dir.join("size"), size.to_string().as_bytes())?;
+    /// Records the size without flushing anything: the caller flushes several staged
+    /// snapshots with one [`TmpSnapshot::sync_fs`] before publishing any of them.
+    pub(crate) fn record_size(&self, size: u64) -> Result<(), StoreError> {
+        std::fs::write(self.dir.join("size"), size.to_string())
+            .map_err(StoreError::io("writing the snapshot size"))
+    }
+
+    /// Flushes the whole filesystem the snapshot is on (`syncfs`).
+    pub(crate) fn sync_fs(&self) -> Result<(), StoreError> {
         let d = std::fs::File::open(&self.dir).map_err(StoreError::io("opening snapshot"))?;
         // SAFETY: a valid fd for the duration of the call.
         if unsafe { libc::syncfs(d.as_raw_fd()) } < 0 {
