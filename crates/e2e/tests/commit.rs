@@ -101,10 +101,7 @@ fn commit_rw_layer_with_changes() {
         tagged_at.starts_with("20") && !tagged_at.starts_with("0001"),
         "{tagged_at}"
     );
-    assert_eq!(
-        d.inspect("myimg:v1", "{{.GraphDriver.Name}}").is_empty(),
-        false
-    );
+    assert!(!d.inspect("myimg:v1", "{{.GraphDriver.Name}}").is_empty());
     let hist = d
         .docker(&["history", "--format", "{{.Comment}}", "myimg:v1"])
         .ok();

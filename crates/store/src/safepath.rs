@@ -144,28 +144,6 @@ pub fn mkdir_all_in_root(root: &Path, rel: &str, uid: u32, gid: u32) -> std::io:
     mkdir_all_at(&rootfd, rel, uid, gid).map(|_| ())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn never_escapes() {
-        let d = tempfile::tempdir().unwrap();
-        let root = d.path().join("root");
-        std::fs::create_dir_all(root.join("etc")).unwrap();
-        std::fs::write(d.path().join("secret"), "host").unwrap();
-        std::os::unix::fs::symlink("../../secret", root.join("etc/passwd")).unwrap();
-        assert_eq!(read_in_root(&root, "/etc/passwd").unwrap(), None);
-        std::os::unix::fs::symlink("/", root.join("up")).unwrap();
-        std::os::unix::fs::symlink("../..", root.join("dots")).unwrap();
-        mkdir_all_in_root(&root, "/up/made/deeper", 0, 0).unwrap();
-        mkdir_all_in_root(&root, "/dots/other", 0, 0).unwrap();
-        assert!(root.join("made/deeper").is_dir());
-        assert!(root.join("other").is_dir());
-        assert!(!d.path().join("other").exists());
-    }
-}
-
 /// The file type bits of a `stat`.
 pub fn file_type(st: &nix::sys::stat::FileStat) -> nix::sys::stat::SFlag {
     use nix::sys::stat::SFlag;
@@ -196,4 +174,26 @@ pub fn dir_entries(dirfd: &OwnedFd) -> std::io::Result<Vec<(Vec<u8>, nix::sys::s
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn never_escapes() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("root");
+        std::fs::create_dir_all(root.join("etc")).unwrap();
+        std::fs::write(d.path().join("secret"), "host").unwrap();
+        std::os::unix::fs::symlink("../../secret", root.join("etc/passwd")).unwrap();
+        assert_eq!(read_in_root(&root, "/etc/passwd").unwrap(), None);
+        std::os::unix::fs::symlink("/", root.join("up")).unwrap();
+        std::os::unix::fs::symlink("../..", root.join("dots")).unwrap();
+        mkdir_all_in_root(&root, "/up/made/deeper", 0, 0).unwrap();
+        mkdir_all_in_root(&root, "/dots/other", 0, 0).unwrap();
+        assert!(root.join("made/deeper").is_dir());
+        assert!(root.join("other").is_dir());
+        assert!(!d.path().join("other").exists());
+    }
 }
