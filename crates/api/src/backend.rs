@@ -41,6 +41,9 @@ pub struct Session {
 
 #[async_trait]
 pub trait SystemBackend: Send + Sync {
+    /// `/_ping`: clients send it first (docker CLI, berth CLI, compose), ahead of what they
+    /// came for; a backend may start preparing here. Answered regardless.
+    fn pinged(&self) {}
     async fn info(&self) -> ApiResult<SystemInfo>;
     async fn version(&self) -> ApiResult<SystemVersion>;
 }

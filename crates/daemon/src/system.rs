@@ -77,6 +77,11 @@ fn cgroup_version() -> &'static str {
 
 #[async_trait::async_trait]
 impl SystemBackend for System {
+    fn pinged(&self) {
+        // A create and start usually follow (`docker run`): start the cgroup lock's grace
+        // period now (crates/runtime/src/cgroup_warm.rs).
+        berth_runtime::cgroup_warm::kick();
+    }
     async fn info(&self) -> Result<SystemInfo, ApiError> {
         let all = self.containers.all();
         let count =

@@ -18,7 +18,8 @@ pub fn router(b: Arc<dyn SystemBackend>) -> Router {
         .with_state(b)
 }
 
-async fn ping() -> Response {
+async fn ping(State(b): State<Arc<dyn SystemBackend>>) -> Response {
+    b.pinged();
     let mut r = "OK".into_response();
     let h = r.headers_mut();
     h.insert(
