@@ -87,10 +87,21 @@ bash scripts/mkbusybox.sh --tar "$work/busybox.tar" >/dev/null
 "${BD[@]}" import --change 'CMD ["sh"]' "$work/busybox.tar" busybox:latest >/dev/null
 
 echo "==> setup overhead"
-measure time "$results" "run --rm true --network none" "$WARMUP" "$N" -- "${BD[@]}" run --rm --network none busybox true
-measure time "$results" "run --rm true (default bridge)" "$WARMUP" "$N" -- "${BD[@]}" run --rm busybox true
-measure time "$results" "berth run --rm true --network none" "$WARMUP" "$N" -- "$bin/berth" -H "unix://$B/s" run --rm --network none busybox true
-measure time "$results" "berth run --rm true (default bridge)" "$WARMUP" "$N" -- "$bin/berth" -H "unix://$B/s" run --rm busybox true
+# Interleaved rounds (see bench/measure.py), so that load from elsewhere hits all four alike.
+spec=$(python3 - "$bin" "$B" "$DOCKER" <<'EOF'
+import json, sys
+bin, B, docker = sys.argv[1:4]
+bd = [docker, "-H", "unix://" + B + "/s"]
+bb = [bin + "/berth", "-H", "unix://" + B + "/s"]
+print(json.dumps([
+    ["run --rm true --network none", bd + ["run", "--rm", "--network", "none", "busybox", "true"]],
+    ["run --rm true (default bridge)", bd + ["run", "--rm", "busybox", "true"]],
+    ["berth run --rm true --network none", bb + ["run", "--rm", "--network", "none", "busybox", "true"]],
+    ["berth run --rm true (default bridge)", bb + ["run", "--rm", "busybox", "true"]],
+]))
+EOF
+)
+measure interleave "$results" "$WARMUP" "$N" "$spec"
 
 echo "==> throughput (256 MiB over HTTP)"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -102,22 +113,23 @@ p2=$(free_port)
 wait_url() { for _ in $(seq 100); do curl -sf -o /dev/null -r 0-0 "$1" && return 0; sleep 0.1; done; echo "no server at $1" >&2; return 1; }
 wait_url "http://127.0.0.1:$p1/big"
 wait_url "http://127.0.0.1:$p2/big"
-throughput() { # label url
-  python3 - "$results" "$1" "$2" <<'EOF'
+# Alternating downloads (published port, host network, ...), so that this host's varying
+# speed falls on both alike.
+python3 - "$results" "http://127.0.0.1:$p1/big" "http://127.0.0.1:$p2/big" <<'EOF'
 import json, statistics, subprocess, sys
-out, label, url = sys.argv[1:]
-speeds = []
+out, pub, host = sys.argv[1:]
+labels = {pub: "published port 127.0.0.1 (DNAT)", host: "host network"}
+speeds = {pub: [], host: []}
 for i in range(12):
-    r = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{speed_download}", url], capture_output=True, text=True, check=True)
-    if i > 0:
-        speeds.append(float(r.stdout) / (1 << 20))
-rec = {"kind": "throughput", "label": label, "median_mib_s": statistics.median(speeds), "n": len(speeds)}
-open(out, "a").write(json.dumps(rec) + "\n")
-print(f"  {label}: median {rec['median_mib_s']:.0f} MiB/s (n={len(speeds)})")
+    for url in ((pub, host) if i % 2 == 0 else (host, pub)):
+        r = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{speed_download}", url], capture_output=True, text=True, check=True)
+        if i > 0:
+            speeds[url].append(float(r.stdout) / (1 << 20))
+for url in (pub, host):
+    rec = {"kind": "throughput", "label": labels[url], "median_mib_s": statistics.median(speeds[url]), "n": len(speeds[url])}
+    open(out, "a").write(json.dumps(rec) + "\n")
+    print(f"  {rec['label']}: median {rec['median_mib_s']:.0f} MiB/s (n={rec['n']})")
 EOF
-}
-throughput "published port 127.0.0.1 (DNAT)" "http://127.0.0.1:$p1/big"
-throughput "host network" "http://127.0.0.1:$p2/big"
 
 echo "==> DNS lookup latency"
 "${BD[@]}" network create benchnet >/dev/null
