@@ -18,18 +18,8 @@ WARMUP=${WARMUP:-1}
 COMMIT_MB=${COMMIT_MB:-100}
 SAVE_MB=${SAVE_MB:-300}
 
-[ "$(id -u)" -eq 0 ] || { echo "bench/images.sh needs root" >&2; exit 1; }
-bash scripts/deps.sh libseccomp-dev pkg-config busybox-static docker.io ca-certificates
-DOCKER=/usr/local/bin/docker
-[ -x "$DOCKER" ] || DOCKER=$(command -v docker)
-
-if [ -n "${BERTH_BIN_DIR:-}" ]; then
-  bin=$BERTH_BIN_DIR
-else
-  echo "==> cargo build --release"
-  cargo build --release
-  bin=${CARGO_TARGET_DIR:-$top/target}/release
-fi
+. bench/lib.sh
+bench_setup images.sh libseccomp-dev pkg-config busybox-static docker.io ca-certificates
 
 work=/tmp/bench-berth-images
 B=$work/b   # berthd: s (socket), d (data-root), x (exec-root)
@@ -62,15 +52,6 @@ export DOCKER_CONFIG=$work/cfg
 
 echo "==> busybox rootfs"
 bash scripts/mkbusybox.sh --tar "$work/busybox.tar"
-
-wait_sock() {
-  for _ in $(seq 600); do
-    "$DOCKER" -H "unix://$1" version >/dev/null 2>&1 && return 0
-    sleep 0.1
-  done
-  echo "daemon on $1 did not come up" >&2
-  return 1
-}
 
 echo "==> starting berthd and dockerd (--bridge none --iptables=false)"
 "$bin/berthd" -H "unix://$B/s" --data-root "$B/d" --exec-root "$B/x" --pidfile "$B/pid" --log-level warn --bridge none >"$work/berthd.log" 2>&1 &

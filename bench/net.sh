@@ -18,18 +18,8 @@ N=${N:-30}
 WARMUP=${WARMUP:-3}
 QUERIES=${QUERIES:-500}
 
-[ "$(id -u)" -eq 0 ] || { echo "bench/net.sh needs root" >&2; exit 1; }
-bash scripts/deps.sh libseccomp-dev pkg-config busybox-static ca-certificates iproute2 nftables iptables curl util-linux
-DOCKER=/usr/local/bin/docker
-[ -x "$DOCKER" ] || DOCKER=$(command -v docker)
-
-if [ -n "${BERTH_BIN_DIR:-}" ]; then
-  bin=$BERTH_BIN_DIR
-else
-  echo "==> cargo build --release"
-  cargo build --release
-  bin=${CARGO_TARGET_DIR:-$top/target}/release
-fi
+. bench/lib.sh
+bench_setup net.sh libseccomp-dev pkg-config busybox-static ca-certificates iproute2 nftables iptables curl util-linux
 
 work=/tmp/bench-berth-net
 B=$work/b
@@ -81,7 +71,7 @@ echo "==> berthd (bridge $bridge, pool $pool)"
 "$bin/berthd" -H "unix://$B/s" --data-root "$B/d" --exec-root "$B/x" --pidfile "$B/pid" \
   --bridge "$bridge" --default-address-pool "base=$pool,size=24" >"$work/berthd.log" 2>&1 &
 berth_pid=$!
-for _ in $(seq 100); do [ -S "$B/s" ] && break; sleep 0.1; done
+wait_sock "$B/s"
 BD=("$DOCKER" -H "unix://$B/s")
 bash scripts/mkbusybox.sh --tar "$work/busybox.tar" >/dev/null
 "${BD[@]}" import --change 'CMD ["sh"]' "$work/busybox.tar" busybox:latest >/dev/null

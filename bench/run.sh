@@ -24,18 +24,8 @@ PS_CONTAINERS=${PS_CONTAINERS:-200}
 SKIP_DOCKERD=${SKIP_DOCKERD:-}
 RUN_ONLY=${RUN_ONLY:-}
 
-[ "$(id -u)" -eq 0 ] || { echo "bench/run.sh needs root" >&2; exit 1; }
-bash scripts/deps.sh libseccomp-dev pkg-config busybox-static docker.io runc ca-certificates e2fsprogs
-DOCKER=/usr/local/bin/docker
-[ -x "$DOCKER" ] || DOCKER=$(command -v docker)
-
-if [ -n "${BERTH_BIN_DIR:-}" ]; then
-  bin=$BERTH_BIN_DIR
-else
-  echo "==> cargo build --release"
-  cargo build --release
-  bin=${CARGO_TARGET_DIR:-$top/target}/release
-fi
+. bench/lib.sh
+bench_setup run.sh libseccomp-dev pkg-config busybox-static docker.io runc ca-certificates e2fsprogs
 
 work=/tmp/bench-berth-run
 # Data roots (images, layers, container records, runc's rootfs) on a fresh journaled ext4
@@ -87,15 +77,6 @@ export DOCKER_CONFIG=$work/cfg
 
 echo "==> busybox rootfs"
 bash scripts/mkbusybox.sh --tar "$work/busybox.tar"
-
-wait_sock() {
-  for _ in $(seq 600); do
-    "$DOCKER" -H "unix://$1" version >/dev/null 2>&1 && return 0
-    sleep 0.1
-  done
-  echo "daemon on $1 did not come up" >&2
-  return 1
-}
 
 echo "==> starting berthd and dockerd (--bridge none --iptables=false)"
 "$bin/berthd" -H "unix://$B/s" --data-root "$B/d" --exec-root "$BX" --pidfile "$B/pid" --log-level warn --bridge none >"$work/berthd.log" 2>&1 &
