@@ -105,7 +105,7 @@ fn replenish(binary: &Path) {
 }
 
 /// The nice value standby shims start with (see [`replenish`]).
-pub const STANDBY_NICE: libc::c_int = 10;
+const STANDBY_NICE: libc::c_int = 10;
 
 /// Hands `bundle` to the standby shim; its stdout then carries the readiness line. None when
 /// there is no usable standby (none yet, another binary, or it is gone).

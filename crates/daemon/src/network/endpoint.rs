@@ -633,8 +633,6 @@ impl Networks {
         // to a daemon stop is done at the next start (orphans on our bridges).
         for e in &a.endpoints {
             self.reaper.delete(e.host_if.clone());
-        }
-        for e in &a.endpoints {
             if a.pid != 0 {
                 let n = self
                     .state
