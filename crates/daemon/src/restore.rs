@@ -18,6 +18,7 @@ pub async fn restore(containers: &Arc<Containers>) {
             }
         }
     }
+    retake_holds(containers, &loaded);
     // Network records written without fsync (see `Networks::register`) and lost to a
     // crash: derived again from the HostConfig.
     for c in &loaded {
@@ -87,4 +88,20 @@ pub async fn restore(containers: &Arc<Containers>) {
     }
     containers.net.reconcile(&running, &existing).await;
     tracing::info!(live, "restored containers");
+}
+
+/// Holds lost to a crash: `create` writes a container's hold and its record side by side,
+/// so a record may have been saved without its hold. It is taken again on the record's
+/// image; an image deleted meanwhile leaves the container without layers (reported).
+pub(crate) fn retake_holds(containers: &Containers, loaded: &[Arc<crate::container::Ctr>]) {
+    let held: std::collections::HashSet<String> = containers.store.holders().into_iter().collect();
+    for c in loaded.iter().filter(|c| !held.contains(&c.id)) {
+        let image = c.snapshot().image;
+        match containers.store.hold(&c.id, &image) {
+            Ok(_) => tracing::info!(id = %c.id, %image, "took the lost layer hold again"),
+            Err(e) => {
+                tracing::warn!(id = %c.id, %image, error = %e, "the container's layer hold is lost")
+            }
+        }
+    }
 }

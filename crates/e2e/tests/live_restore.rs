@@ -156,3 +156,34 @@ fn graceful_daemon_restart_keeps_containers() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "137\n");
     d.docker(&["rm", "keep"]).ok();
 }
+
+/// `create` saves a container's layer hold and its record side by side, so a crash may keep
+/// the record and lose the hold. The restarted daemon takes the hold again: the container
+/// starts, and its layers outlive `rmi -f` of its image.
+#[test]
+fn lost_layer_hold_is_taken_again() {
+    let Some(mut d) = setup_live() else { return };
+    let id = d
+        .docker(&[
+            "create",
+            "--name",
+            "unheld",
+            "busybox",
+            "ls",
+            "/bin/busybox",
+        ])
+        .ok();
+    d.kill9();
+    let hold = d.data_root.join("image/holds").join(format!("{id}.json"));
+    std::fs::remove_file(&hold).expect("the hold exists");
+    d.restart();
+    assert!(hold.exists(), "the hold is taken again");
+    d.docker(&["rmi", "-f", "busybox"]).ok();
+    let out = d.docker(&["start", "-a", "unheld"]).ok();
+    assert!(
+        out.contains("/bin/busybox"),
+        "the container ran on its held layers: {out}"
+    );
+    d.docker(&["rm", "unheld"]).ok();
+    assert!(!hold.exists(), "removal drops the hold");
+}

@@ -20,6 +20,27 @@ use tokio::net::UnixStream;
 
 use crate::protocol::{ExecProcess, ExitStatus, ProcessState, Request, Response};
 
+/// The connection a `Wait` was answered on: the shim closes it once it has deleted the
+/// container (cgroups, libcontainer state). Until then the same ID must not be created
+/// again. `None`: the shim was gone already, so done.
+pub struct Cleanup(Option<UnixStream>);
+
+impl Cleanup {
+    /// Resolves when the shim is done with the container, or after `limit`.
+    pub async fn done(self, limit: std::time::Duration) {
+        let Some(mut s) = self.0 else { return };
+        let mut buf = [0u8; 256];
+        let _ = tokio::time::timeout(limit, async {
+            while let Ok(n) = s.read(&mut buf).await {
+                if n == 0 {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ShimError {
     /// The shim could not create the container (bad spec, missing binary in rootfs, ...).
@@ -388,10 +409,15 @@ impl ShimClient {
     /// Resolves when the init process has exited (also when the shim already recorded the
     /// exit and went away).
     pub async fn wait(&self) -> Result<ExitStatus, ShimError> {
+        self.wait_cleanup().await.map(|(s, _)| s)
+    }
+    /// [`ShimClient::wait`], and what tells when the shim has also deleted the container
+    /// (its cgroups and runtime state), which it does after answering.
+    pub async fn wait_cleanup(&self) -> Result<(ExitStatus, Cleanup), ShimError> {
         match self.call(&Request::Wait).await {
-            Ok((Response::Exited(s), _)) => Ok(s),
+            Ok((Response::Exited(s), sock)) => Ok((s, Cleanup(Some(sock)))),
             Ok((other, _)) => Err(ShimError::Request(format!("unexpected answer {other:?}"))),
-            Err(e) => self.exited(e),
+            Err(e) => self.exited(e).map(|s| (s, Cleanup(None))),
         }
     }
     pub async fn shutdown(&self) -> Result<(), ShimError> {

@@ -92,12 +92,29 @@ impl Store {
         }
         let trash = {
             let mut st = self.lock();
-            remove_durable(&self.hold_path(holder))?;
+            let path = self.hold_path(holder);
             match st.holds.remove(holder) {
-                // While the image exists it keeps every layer the hold kept: nothing to collect
-                // (the common case, off the `rm` hot path).
-                Some(h) if !st.images.contains_key(&h.image) => self.collect_garbage(&mut st).1,
-                _ => return Ok(()),
+                // The layers go with the hold: its removal is made durable before them.
+                Some(h) if !st.images.contains_key(&h.image) => {
+                    remove_durable(&path)?;
+                    self.collect_garbage(&mut st).1
+                }
+                // While the image exists it keeps every layer the hold kept: nothing to
+                // collect (the common case, on the `rm` path). No wait for the disk either: a
+                // hold that a crash brings back without its holder is released at start-up
+                // (`holders`), one whose holder comes back too is right.
+                _ => {
+                    match std::fs::remove_file(&path) {
+                        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                            return Err(StoreError::Io {
+                                what: format!("removing {}", path.display()),
+                                source: e,
+                            })
+                        }
+                        _ => {}
+                    }
+                    return Ok(());
+                }
             }
         };
         crate::remove::empty_trash(trash);

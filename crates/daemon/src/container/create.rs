@@ -8,7 +8,7 @@ use berth_api::models::{
 use berth_api::{ApiError, ErrorKind};
 use berth_oci::image::ImageConfig;
 
-use super::{now_rfc3339, Containers, Record, State};
+use super::{encode_record, now_rfc3339, write_record, Containers, Record, State};
 use crate::names;
 
 pub const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -203,17 +203,31 @@ impl Containers {
         let image_id = image.id.clone();
         let rw = dir.join("rw");
         let holder = id.clone();
-        // The hold keeps the image's layers for this container, even past `rmi -f`.
+        let paths = self.paths.clone();
+        let rec_data = encode_record(&rec)?;
+        // The hold keeps the image's layers for this container, even past `rmi -f`. It and
+        // the record are made durable side by side (one wait for the disk, not two in a
+        // row); a crash between the two leaves a record without its hold, which restore
+        // takes again (`restore::retake_holds`).
         let prep = tokio::task::spawn_blocking(move || -> Result<(), ApiError> {
             std::fs::create_dir_all(&dir)
                 .map_err(|e| ApiError::internal(format!("creating {}: {e}", dir.display())))?;
-            store.hold(&holder, &image_id).map_err(store_err)?;
-            store.prepare_held_rootfs(&holder, &rw).map_err(store_err)?;
-            Ok(())
+            std::thread::scope(|s| {
+                let held = s.spawn(|| -> Result<(), ApiError> {
+                    store.hold(&holder, &image_id).map_err(store_err)?;
+                    store.prepare_held_rootfs(&holder, &rw).map_err(store_err)?;
+                    Ok(())
+                });
+                let persisted = write_record(&paths, &holder, &rec_data, true);
+                let held = held
+                    .join()
+                    .unwrap_or_else(|_| Err(ApiError::internal("taking the layer hold panicked")));
+                held.and(persisted)
+            })
         })
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?;
-        if let Err(e) = prep.and_then(|_| self.persist(&rec, true)) {
+        if let Err(e) = prep {
             self.discard_created(&id);
             drop(pending);
             self.discard_volumes(&new_volumes);

@@ -311,6 +311,8 @@ impl Containers {
                 c.id
             )));
         }
+        // Removed means its cgroups are gone too.
+        c.shim_cleanup.settled().await;
         self.forget(&c.id);
         self.emit(&c, "destroy", &[]);
         c.exits.send_modify(|ev| ev.removed = true);

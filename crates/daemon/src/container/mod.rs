@@ -161,6 +161,37 @@ pub struct Ctr {
     pub(crate) restart: Mutex<restart::Manager>,
     /// The running health monitor, if any.
     pub(crate) health: Mutex<Option<health::Monitor>>,
+    /// From an exit until the shim has deleted the container (cgroups, runtime state): a
+    /// start or a removal waits for it.
+    pub(crate) shim_cleanup: Pending,
+    /// From an exit until the detached rootfs overlay is torn down (which syncs its upper
+    /// filesystem): a start waits for it, as the new overlay shares the upper directory.
+    pub(crate) rootfs_teardown: Pending,
+}
+
+/// A count of background jobs on a container's resources; [`Pending::settled`] waits until
+/// none is left.
+#[derive(Default)]
+pub(crate) struct Pending(Arc<watch::Sender<u32>>);
+
+/// One job of a [`Pending`], counted until dropped.
+pub(crate) struct PendingJob(Arc<watch::Sender<u32>>);
+
+impl Pending {
+    pub(crate) fn begin(&self) -> PendingJob {
+        self.0.send_modify(|n| *n += 1);
+        PendingJob(self.0.clone())
+    }
+    pub(crate) async fn settled(&self) {
+        let mut rx = self.0.subscribe();
+        let _ = rx.wait_for(|n| *n == 0).await;
+    }
+}
+
+impl Drop for PendingJob {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n -= 1);
+    }
 }
 
 impl Ctr {
@@ -177,6 +208,8 @@ impl Ctr {
             pending: Mutex::new(Vec::new()),
             restart: Mutex::new(restart::Manager::default()),
             health: Mutex::new(None),
+            shim_cleanup: Pending::default(),
+            rootfs_teardown: Pending::default(),
         })
     }
     pub fn snapshot(&self) -> Record {
@@ -185,6 +218,27 @@ impl Ctr {
     pub fn status(&self) -> Status {
         self.rec.lock().expect("record lock").state.status
     }
+}
+
+/// A container record as stored (`config.v2.json`).
+pub(crate) fn encode_record(rec: &Record) -> Result<Vec<u8>, ApiError> {
+    serde_json::to_vec(rec)
+        .map_err(|e| ApiError::internal(format!("encoding container state: {e}")))
+}
+
+/// Writes an encoded record atomically; `durable` waits for the disk.
+pub(crate) fn write_record(
+    paths: &Paths,
+    id: &str,
+    data: &[u8],
+    durable: bool,
+) -> Result<(), ApiError> {
+    write_atomic(
+        &paths.container_dir(id).join("config.v2.json"),
+        data,
+        durable,
+    )
+    .map_err(|e| ApiError::internal(format!("saving container state: {e}")))
 }
 
 pub struct Containers {
@@ -330,14 +384,7 @@ impl Containers {
 
     /// Persists the record (temp file + rename).
     pub(crate) fn persist(&self, rec: &Record, durable: bool) -> Result<(), ApiError> {
-        let data = serde_json::to_vec(rec)
-            .map_err(|e| ApiError::internal(format!("encoding container state: {e}")))?;
-        write_atomic(
-            &self.paths.container_dir(&rec.id).join("config.v2.json"),
-            &data,
-            durable,
-        )
-        .map_err(|e| ApiError::internal(format!("saving container state: {e}")))
+        write_record(&self.paths, &rec.id, &encode_record(rec)?, durable)
     }
 
     /// Updates the record under its lock and persists it.

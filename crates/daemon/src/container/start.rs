@@ -99,6 +99,10 @@ impl Containers {
     /// Mounts, writes the bundle, spawns the shim, connects pending attachers, starts.
     /// On error everything it did is undone.
     async fn launch(&self, c: &Arc<Ctr>, rec: &Record) -> Result<u32, ApiError> {
+        // The previous run's shim may still be deleting the same ID's cgroups and state, and
+        // its overlay (on the same upper directory) may still be going away.
+        c.shim_cleanup.settled().await;
+        c.rootfs_teardown.settled().await;
         let bundle = self.paths.bundle(&rec.id);
         let rootfs = bundle.join("rootfs");
         let this_paths = self.paths.clone();
@@ -173,8 +177,17 @@ impl Containers {
         let this = self.clone();
         tokio::spawn(async move {
             let shim = this.shim(&c.id);
-            let status = match shim.wait().await {
-                Ok(s) => s,
+            let status = match shim.wait_cleanup().await {
+                Ok((s, cleanup)) => {
+                    // The shim deletes the container after answering: that overlaps with
+                    // the exit handling here, and a start or removal waits for it.
+                    let job = c.shim_cleanup.begin();
+                    tokio::spawn(async move {
+                        cleanup.done(SHIM_CLEANUP_LIMIT).await;
+                        drop(job);
+                    });
+                    s
+                }
                 Err(e) => match client::read_exit_file(&this.paths.bundle(&c.id)) {
                     Some(s) => s,
                     None => {
@@ -200,7 +213,15 @@ impl Containers {
             let _ = shim.shutdown().await;
         });
         let bundle = self.paths.bundle(&c.id);
-        tokio::task::block_in_place(|| cleanup_bundle(&bundle));
+        if let Some(overlay) = tokio::task::block_in_place(|| detach_bundle(&bundle)) {
+            // Its teardown (a sync of the upper filesystem, milliseconds) runs off the exit
+            // path, in whichever thread drops the last reference.
+            let job = c.rootfs_teardown.begin();
+            tokio::task::spawn_blocking(move || {
+                drop(overlay);
+                drop(job);
+            });
+        }
         self.stop_health(c);
         self.release_volumes(c);
         let auto_remove = self.update(c, |r| {
@@ -236,6 +257,10 @@ impl Containers {
     }
 }
 
+/// How long an exit waits at most for its shim to delete the container (it takes a few
+/// milliseconds; libcontainer retries a busy cgroup for up to 400 ms).
+const SHIM_CLEANUP_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Docker's exit code for a process that could not be started, from the runtime's message:
 /// 127 when the command is not there, 126 when it cannot be run; `None` for other failures
 /// (the runtime's own, not the user's command).
@@ -261,6 +286,28 @@ fn shim_create_error(e: ShimError) -> ApiError {
         }
         other => ApiError::from_chain(&other),
     }
+}
+
+/// [`cleanup_bundle`], keeping a reference to the rootfs mount: the overlay is detached from
+/// every namespace at once, but its superblock, whose shutdown syncs the whole upper
+/// filesystem, lives until the returned descriptor is dropped. None when nothing was mounted.
+pub(crate) fn detach_bundle(bundle: &Path) -> Option<std::os::fd::OwnedFd> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let rootfs = bundle.join("rootfs");
+    let root = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW)
+        .open(&rootfs)
+        .ok();
+    // Only a mount's root is worth keeping (not the bare directory of an unmounted bundle).
+    let mounted = root.as_ref().is_some_and(|f| {
+        std::fs::metadata(bundle).is_ok_and(|b| {
+            use std::os::unix::fs::MetadataExt;
+            f.metadata().is_ok_and(|r| r.dev() != b.dev())
+        })
+    });
+    cleanup_bundle(bundle);
+    root.filter(|_| mounted).map(std::os::fd::OwnedFd::from)
 }
 
 /// Unmounts the rootfs and removes the bundle (idempotent).

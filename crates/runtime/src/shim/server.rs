@@ -664,7 +664,7 @@ impl Shim {
     }
 
     /// Init has exited and its output is drained (or the grace period passed): persist the
-    /// status, delete the container, answer waiters, end the attach streams.
+    /// status, answer waiters, end the attach streams, delete the container.
     pub fn finish(&mut self) {
         if self.finished_at.is_some() {
             return;
@@ -681,20 +681,25 @@ impl Shim {
         if let Ok(data) = serde_json::to_vec(&status) {
             let _ = write_atomic(&self.bundle.join("exit.json"), &data);
         }
-        // The libcontainer state and cgroups go before anyone hears of the exit: a waiter
-        // may restart the container at once under the same ID.
-        let _ = self.container.delete(true);
+        // Waiters and attach streams hear of the exit first; the libcontainer state and
+        // cgroups go next, and only then do the waiters' connections close: berthd waits
+        // for that before it creates the container again under the same ID or removes it
+        // (`client::Cleanup`).
         let line = format!(
             "{}\n",
             serde_json::to_string(&Response::Exited(status)).unwrap_or_default()
         );
-        for mut w in self.waiters.drain(..) {
-            let _ = std::io::Write::write_all(&mut w, line.as_bytes());
+        let mut waiters = std::mem::take(&mut self.waiters);
+        for w in &mut waiters {
+            let _ = std::io::Write::write_all(w, line.as_bytes());
         }
         for s in self.streams.iter_mut().filter(|s| s.target == Target::Init) {
             s.closing = true;
             s.flush();
         }
+        self.streams.retain(|s| !s.finished());
+        let _ = self.container.delete(true);
+        drop(waiters);
         // Connections queued on the socket are served from `pending` while lingering.
         self.accept();
         self.listener = None;
