@@ -346,11 +346,15 @@ async fn true_exits_zero_fast() {
         client::spawn(&shim_bin(), &b.path).await.unwrap();
         let shim = ShimClient::new(&b.path);
         shim.start().await.unwrap();
-        let st = shim.wait().await.unwrap();
+        let (st, cleanup) = shim.wait_cleanup().await.unwrap();
         times.push(t0.elapsed());
         assert_eq!(st.code, 0);
         assert!(!st.oom_killed);
         assert_eq!(client::read_exit_file(&b.path).unwrap(), st);
+        // The answer comes first; the cgroups and the runtime state are gone once the
+        // shim closes the waiter's connection.
+        cleanup.done(Duration::from_secs(10)).await;
+        assert!(cgroup_gone(&b.id) && !b.runtime_root.join(&b.id).exists());
         // The shim is gone shortly after answering.
         let mut gone = false;
         for _ in 0..100 {
