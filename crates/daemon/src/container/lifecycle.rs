@@ -283,7 +283,8 @@ impl Containers {
                 }
             }
         }
-        self.update(&c, |r| r.state.status = Status::Removing);
+        // In memory only, as Docker's removal-in-progress mark: the record is deleted next.
+        c.rec.lock().expect("record lock").state.status = Status::Removing;
         let paths = self.paths.clone();
         let store = self.store.clone();
         let id = c.id.clone();
@@ -292,10 +293,27 @@ impl Containers {
             let dir = paths.container_dir(&id);
             // The record goes first so a crash never leaves a half-deleted container that
             // loads; restore removes directories without a record and their layer holds.
-            let _ = std::fs::remove_file(dir.join("config.v2.json"));
-            match std::fs::remove_dir_all(&dir) {
+            match std::fs::remove_file(dir.join("config.v2.json")) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
                 _ => {}
+            }
+            // The rest (the rw layer, logs: any number of files) is renamed aside and deleted
+            // in the background; a crash leaves a directory without a record, which restore
+            // deletes (`load_all`).
+            let trash = dir.with_file_name(format!(".removed-{id}"));
+            match std::fs::rename(&dir, &trash) {
+                Ok(()) => {
+                    tokio::task::spawn_blocking(move || {
+                        if let Err(e) = std::fs::remove_dir_all(&trash) {
+                            tracing::warn!(path = %trash.display(), error = %e, "deleting a removed container's files");
+                        }
+                    });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(_) => match std::fs::remove_dir_all(&dir) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                    _ => {}
+                },
             }
             if let Err(e) = store.release(&id) {
                 tracing::warn!(%id, error = %e, "releasing the container's layers");
