@@ -187,3 +187,32 @@ fn lost_layer_hold_is_taken_again() {
     d.docker(&["rm", "unheld"]).ok();
     assert!(!hold.exists(), "removal drops the hold");
 }
+
+/// A new container's record and hold are created in place, so a crash before `create`
+/// answered may leave them empty: the restarted daemon takes that for a create that never
+/// happened and deletes what it left, while other containers stay.
+#[test]
+fn empty_record_of_an_unfinished_create_is_dropped() {
+    let Some(mut d) = setup_live() else { return };
+    let kept = d
+        .docker(&["create", "--name", "kept", "busybox", "true"])
+        .ok();
+    let torn = d
+        .docker(&["create", "--name", "torn", "busybox", "true"])
+        .ok();
+    d.kill9();
+    let dir = d.data_root.join("containers").join(&torn);
+    let hold = d.data_root.join("image/holds").join(format!("{torn}.json"));
+    std::fs::write(dir.join("config.v2.json"), b"").unwrap();
+    std::fs::write(&hold, b"").unwrap();
+    d.restart();
+    assert!(
+        !dir.exists(),
+        "the unfinished create's directory is deleted"
+    );
+    assert!(!hold.exists(), "its empty hold is deleted");
+    assert_eq!(d.all_container_ids(), vec![kept.clone()]);
+    let o = d.docker(&["create", "--name", "torn", "busybox", "true"]);
+    assert_eq!(o.code, 0, "the name is free again: {o:?}");
+    d.docker(&["rm", "kept", "torn"]).ok();
+}

@@ -10,7 +10,7 @@ use berth_oci::digest::Digest;
 use serde::{Deserialize, Serialize};
 
 use crate::error::StoreError;
-use crate::fsutil::{remove_durable, write_atomic};
+use crate::fsutil::{create_durable, remove_durable, write_atomic};
 use crate::mount::RootfsMount;
 use crate::snapshot::chain_ids;
 use crate::store::Store;
@@ -60,6 +60,10 @@ impl Store {
                 Some(h) => {
                     st.holds.insert(holder.to_owned(), h);
                 }
+                // Empty: a create cut short before its hold was durable (`create_durable`).
+                None if e.metadata().is_ok_and(|m| m.len() == 0) => {
+                    let _ = std::fs::remove_file(e.path());
+                }
                 None => tracing::warn!(holder, "unreadable layer hold; ignoring it"),
             }
         }
@@ -79,7 +83,12 @@ impl Store {
             diff_ids: st.images[&id].diff_ids(),
         };
         let data = serde_json::to_vec(&hold).expect("a hold serialises");
-        write_atomic(&self.hold_path(holder), &data)?;
+        let path = self.hold_path(holder);
+        // A new holder's hold is created in place (one wait for the disk, not two); a crash
+        // before that returns may leave it empty, which `load_holds` drops.
+        if st.holds.contains_key(holder) || !create_durable(&path, &data)? {
+            write_atomic(&path, &data)?;
+        }
         st.holds.insert(holder.to_owned(), hold);
         Ok(id)
     }

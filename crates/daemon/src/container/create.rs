@@ -8,7 +8,7 @@ use berth_api::models::{
 use berth_api::{ApiError, ErrorKind};
 use berth_oci::image::ImageConfig;
 
-use super::{encode_record, now_rfc3339, write_record, Containers, Record, State};
+use super::{create_record, encode_record, now_rfc3339, Containers, Record, State};
 use crate::names;
 
 pub const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -218,7 +218,7 @@ impl Containers {
                     store.prepare_held_rootfs(&holder, &rw).map_err(store_err)?;
                     Ok(())
                 });
-                let persisted = write_record(&paths, &holder, &rec_data, true);
+                let persisted = create_record(&paths, &holder, &rec_data);
                 let held = held
                     .join()
                     .unwrap_or_else(|_| Err(ApiError::internal("taking the layer hold panicked")));

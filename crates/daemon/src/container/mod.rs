@@ -226,6 +226,13 @@ pub(crate) fn encode_record(rec: &Record) -> Result<Vec<u8>, ApiError> {
         .map_err(|e| ApiError::internal(format!("encoding container state: {e}")))
 }
 
+/// Creates a new container's record durably (see [`crate::fsutil::create_durable`]; an empty
+/// record is an unfinished create to `load_all`).
+pub(crate) fn create_record(paths: &Paths, id: &str, data: &[u8]) -> Result<(), ApiError> {
+    crate::fsutil::create_durable(&paths.container_dir(id).join("config.v2.json"), data)
+        .map_err(|e| ApiError::internal(format!("saving container state: {e}")))
+}
+
 /// Writes an encoded record atomically; `durable` waits for the disk.
 pub(crate) fn write_record(
     paths: &Paths,
@@ -406,7 +413,9 @@ impl Containers {
         };
         for e in rd.flatten() {
             let p = e.path().join("config.v2.json");
-            if !p.exists() && e.path().is_dir() {
+            // Empty: created in place by a create that a crash cut short (`create_record`).
+            let unfinished = std::fs::metadata(&p).map_or(true, |m| m.len() == 0);
+            if unfinished && e.path().is_dir() {
                 // A create or removal cut short by a crash (the record is written last and
                 // removed first): nothing refers to it.
                 tracing::info!(path = %e.path().display(), "removing an unfinished container directory");
