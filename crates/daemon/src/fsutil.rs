@@ -29,31 +29,16 @@ pub fn write_atomic(path: &Path, data: &[u8], durable: bool) -> std::io::Result<
     Ok(())
 }
 
-/// Creates `path`, which must not exist yet, durably: written in place and fsynced (one
-/// journal commit covers the new entry and the data), then its directory. One wait for the
-/// disk fewer than [`write_atomic`]; a crash before it returns may leave the file empty,
-/// which readers take for "never created". Falls back to [`write_atomic`] if it exists.
+/// Creates `path`, which must not exist yet, durably and in place
+/// ([`berth_store::create_new_durable`]: one wait for the disk fewer than [`write_atomic`]; a
+/// crash before it returns may leave the file empty, which readers take for "never
+/// created"). Falls back to [`write_atomic`] if the file exists.
 pub fn create_durable(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    let mut f = match std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
-    {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            return write_atomic(path, data, true)
-        }
-        Err(e) => return Err(e),
-    };
-    if let Err(e) = f.write_all(data).and_then(|_| f.sync_all()) {
-        drop(f);
-        let _ = std::fs::remove_file(path);
-        return Err(e);
+    if berth_store::create_new_durable(path, data)? {
+        Ok(())
+    } else {
+        write_atomic(path, data, true)
     }
-    if let Some(dir) = path.parent() {
-        std::fs::File::open(dir)?.sync_all()?;
-    }
-    Ok(())
 }
 
 pub use berth_store::safepath::{mkdir_all_in_root, read_in_root};

@@ -43,13 +43,10 @@ pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> Result<(), StoreError> {
 
 /// Creates `path`, which must not exist, with `data`, durably: written in place and fsynced
 /// (one journal commit covers the new entry and the data), then the directory. Cheaper than
-/// [`write_atomic`] by a commit; a crash before it returns may leave the file empty, which
-/// readers must take for "never created". `Ok(false)`: the file exists, nothing written.
-pub(crate) fn create_durable(path: &Path, data: &[u8]) -> Result<bool, StoreError> {
-    let io = |e| StoreError::Io {
-        what: format!("writing {}", path.display()),
-        source: e,
-    };
+/// a temp file and a rename by a commit; a crash before it returns may leave the file empty,
+/// which readers must take for "never created". `Ok(false)`: the file exists, nothing
+/// written. (berthd creates container records with it too.)
+pub fn create_new_durable(path: &Path, data: &[u8]) -> std::io::Result<bool> {
     let mut f = match std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -57,15 +54,22 @@ pub(crate) fn create_durable(path: &Path, data: &[u8]) -> Result<bool, StoreErro
     {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(false),
-        Err(e) => return Err(io(e)),
+        Err(e) => return Err(e),
     };
     if let Err(e) = f.write_all(data).and_then(|_| f.sync_all()) {
         drop(f);
         let _ = std::fs::remove_file(path);
-        return Err(io(e));
+        return Err(e);
     }
-    sync_dir(path.parent().expect("a file in a directory"))?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
     Ok(true)
+}
+
+/// [`create_new_durable`] with the store's error.
+pub(crate) fn create_durable(path: &Path, data: &[u8]) -> Result<bool, StoreError> {
+    create_new_durable(path, data).map_err(StoreError::io(format!("writing {}", path.display())))
 }
 
 /// Removes the file, fsyncing the directory; Ok if it was not there.

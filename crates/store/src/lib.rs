@@ -52,6 +52,7 @@ pub use archive::{LoadMessage, SavePlan};
 pub use changes::apply as apply_changes;
 pub use commit::{CommitOptions, EMPTY_TAR_DIGEST};
 pub use error::{ErrorKind, StoreError};
+pub use fsutil::create_new_durable;
 pub use history::HistoryItem;
 pub use import::ImportOptions;
 pub use layers::Layer;
