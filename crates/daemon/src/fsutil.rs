@@ -29,18 +29,6 @@ pub fn write_atomic(path: &Path, data: &[u8], durable: bool) -> std::io::Result<
     Ok(())
 }
 
-/// Creates `path`, which must not exist yet, durably and in place
-/// ([`berth_store::create_new_durable`]: one wait for the disk fewer than [`write_atomic`]; a
-/// crash before it returns may leave the file empty, which readers take for "never
-/// created"). Falls back to [`write_atomic`] if the file exists.
-pub fn create_durable(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    if berth_store::create_new_durable(path, data)? {
-        Ok(())
-    } else {
-        write_atomic(path, data, true)
-    }
-}
-
 pub use berth_store::safepath::{mkdir_all_in_root, read_in_root};
 
 #[cfg(test)]

@@ -11,14 +11,15 @@ pub async fn restore(containers: &Arc<Containers>) {
     let loaded = containers.load_all();
     // Layer holds of containers that no longer exist (removal cut short by a crash).
     let known: std::collections::HashSet<String> = loaded.iter().map(|c| c.id.clone()).collect();
-    for holder in containers.store.holders() {
-        if !known.contains(&holder) {
-            if let Err(e) = containers.store.release(&holder) {
+    let holders = containers.store.holders();
+    for holder in &holders {
+        if !known.contains(holder) {
+            if let Err(e) = containers.store.release(holder) {
                 tracing::warn!(%holder, error = %e, "releasing a stale layer hold");
             }
         }
     }
-    retake_holds(containers, &loaded);
+    retake_holds(containers, &loaded, &holders);
     // Network records written without fsync (see `Networks::register`) and lost to a
     // crash: derived again from the HostConfig.
     for c in &loaded {
@@ -93,9 +94,16 @@ pub async fn restore(containers: &Arc<Containers>) {
 /// Holds lost to a crash: `create` writes a container's hold and its record side by side,
 /// so a record may have been saved without its hold. It is taken again on the record's
 /// image; an image deleted meanwhile leaves the container without layers (reported).
-pub(crate) fn retake_holds(containers: &Containers, loaded: &[Arc<crate::container::Ctr>]) {
-    let held: std::collections::HashSet<String> = containers.store.holders().into_iter().collect();
-    for c in loaded.iter().filter(|c| !held.contains(&c.id)) {
+pub(crate) fn retake_holds(
+    containers: &Containers,
+    loaded: &[Arc<crate::container::Ctr>],
+    holders: &[String],
+) {
+    // `Store::holders` is sorted.
+    for c in loaded
+        .iter()
+        .filter(|c| holders.binary_search(&c.id).is_err())
+    {
         let image = c.snapshot().image;
         match containers.store.hold(&c.id, &image) {
             Ok(_) => tracing::info!(id = %c.id, %image, "took the lost layer hold again"),

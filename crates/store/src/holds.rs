@@ -130,7 +130,7 @@ impl Store {
         Ok(())
     }
 
-    /// Holders with a hold, for reconciliation with the holders that still exist.
+    /// Holders with a hold (sorted), for reconciliation with the holders that still exist.
     pub fn holders(&self) -> Vec<String> {
         self.lock().holds.keys().cloned().collect()
     }

@@ -226,11 +226,16 @@ pub(crate) fn encode_record(rec: &Record) -> Result<Vec<u8>, ApiError> {
         .map_err(|e| ApiError::internal(format!("encoding container state: {e}")))
 }
 
-/// Creates a new container's record durably (see [`crate::fsutil::create_durable`]; an empty
-/// record is an unfinished create to `load_all`).
+/// Creates a new container's record durably and in place
+/// ([`berth_store::create_new_durable`]: an empty record is an unfinished create to
+/// `load_all`); one already there is replaced atomically.
 pub(crate) fn create_record(paths: &Paths, id: &str, data: &[u8]) -> Result<(), ApiError> {
-    crate::fsutil::create_durable(&paths.container_dir(id).join("config.v2.json"), data)
-        .map_err(|e| ApiError::internal(format!("saving container state: {e}")))
+    let path = paths.container_dir(id).join("config.v2.json");
+    match berth_store::create_new_durable(&path, data) {
+        Ok(true) => Ok(()),
+        Ok(false) => write_record(paths, id, data, true),
+        Err(e) => Err(ApiError::internal(format!("saving container state: {e}"))),
+    }
 }
 
 /// Writes an encoded record atomically; `durable` waits for the disk.
