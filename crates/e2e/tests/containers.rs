@@ -255,6 +255,22 @@ fn run_resource_limits_visible_in_cgroups() {
             procs.lines().any(|l| l == pid.to_string()),
             "pid {pid} not in {procs}"
         );
+        // In every v1 controller, and so is a process exec'd into it. (libcgroups moves the
+        // single-threaded intermediate process as its only thread: vendor/README.md.)
+        let in_every_controller = |cgroups: &str| {
+            let v1: Vec<&str> = cgroups
+                .lines()
+                .filter_map(|l| {
+                    let mut it = l.splitn(3, ':');
+                    let (_, ctrls, path) = (it.next()?, it.next()?, it.next()?);
+                    (!ctrls.is_empty() && !ctrls.starts_with("name=")).then_some(path)
+                })
+                .collect();
+            assert!(v1.len() >= 4, "{cgroups}");
+            assert!(v1.iter().all(|p| p.ends_with(&id)), "{cgroups}");
+        };
+        in_every_controller(&std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap());
+        in_every_controller(&d.docker(&["exec", &id, "cat", "/proc/self/cgroup"]).ok());
         // And sees its own limit.
         assert_eq!(
             d.docker(&[

@@ -197,6 +197,14 @@ impl CgroupManager for Manager {
     }
 
     fn add_task(&self, pid: Pid) -> Result<(), Self::Error> {
+        // berth: a single-threaded caller adding itself moves its thread, which the kernel
+        // does without the global lock (see controller::write_task). Nothing else can add a
+        // thread to this process meanwhile: it has no other thread.
+        let pid = if pid == nix::unistd::getpid() && only_thread() {
+            super::controller::ONLY_THREAD
+        } else {
+            pid
+        };
         for (ctrl_type, cgroup_path) in &self.subsystems {
             match ctrl_type {
                 CtrlType::Cpu => Cpu::add_task(pid, cgroup_path)?,
@@ -293,5 +301,14 @@ impl CgroupManager for Manager {
         }
 
         Ok(stats)
+    }
+}
+
+/// berth: whether the calling process has exactly one thread (the caller). Any doubt
+/// (no procfs) answers no, which keeps the plain `cgroup.procs` write.
+fn only_thread() -> bool {
+    match fs::read_dir("/proc/self/task") {
+        Ok(dir) => dir.take(2).count() == 1,
+        Err(_) => false,
     }
 }
