@@ -27,3 +27,30 @@ wait_sock() {
   echo "daemon on $1 did not come up" >&2
   return 1
 }
+
+# A /20 of 10.0.0.0/8 that no host route touches.
+pick_pool() {
+  python3 - <<'EOF'
+import ipaddress, random
+routes = []
+for l in open("/proc/net/route").read().splitlines()[1:]:
+    f = l.split()
+    d, m = int(f[1], 16), int(f[7], 16)
+    if m == 0:
+        continue
+    routes.append(ipaddress.ip_network((ipaddress.IPv4Address(d.to_bytes(4, "little")), bin(m).count("1")), strict=False))
+for _ in range(10000):
+    n = ipaddress.ip_network(f"10.{random.randint(1, 250)}.{random.randrange(0, 256, 16)}.0/20")
+    if not any(n.overlaps(r) for r in routes):
+        print(n)
+        break
+EOF
+}
+
+# remove_bridge NAME: what a berthd with `--bridge NAME` leaves on the host if it was killed.
+remove_bridge() {
+  ip link del "$1" 2>/dev/null
+  nft delete table inet "berth-$1" 2>/dev/null
+  for d in -i -o; do iptables -w -D FORWARD $d "$1" -m comment --comment berth -j ACCEPT 2>/dev/null; done
+  return 0
+}

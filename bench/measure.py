@@ -123,9 +123,15 @@ def cmd_report(out):
     lines = ["| measurement | berth | dockerd | runc | ratios |", "|---|---|---|---|---|"]
     b, bd, d, r = t("berth run --rm true"), t("docker->berthd run --rm true"), t("docker->dockerd run --rm true"), t("runc run true")
     lines.append(
-        f"| `run --rm busybox true`, median | {ms(b)} (berth CLI), {ms(bd)} (docker CLI) | {ms(d)} | {ms(r)} "
+        f"| `run --rm --network none busybox true`, median | {ms(b)} (berth CLI), {ms(bd)} (docker CLI) | {ms(d)} | {ms(r)} "
         f"| berth/runc {ratio(b, r)}; dockerd/berth {ratio(d, b)} (same docker CLI: {ratio(d, bd)}) |"
     )
+    bb = t("berth run --rm true (default bridge)")
+    if bb:
+        lines.append(
+            f"| `run --rm busybox true` on berthd's default bridge, median | {ms(bb)} (berth CLI; {bb - b:+.1f} ms over `--network none`) "
+            f"| {ms(d)} (`--network none`) | {ms(r)} | berth/runc {ratio(bb, r)}; dockerd/berth {ratio(d, bb)} |"
+        )
     rs = t("runc run true (runc spec default)")
     lines.append(f"| bare `runc run` of `runc spec`'s default bundle (no seccomp), median | | | {ms(rs)} | berth/runc-minimal {ratio(b, rs)} |")
     pb, pbb, pd = t("docker->berthd ps (200 running)"), t("berth ps (200 running)"), t("docker->dockerd ps (200 running)")

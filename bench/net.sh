@@ -27,25 +27,6 @@ results=$work/results.jsonl
 measure() { python3 "$top/bench/measure.py" "$@"; }
 bridge=bbench0
 
-# A /20 of 10.0.0.0/8 that no host route touches.
-pick_pool() {
-  python3 - <<'EOF'
-import ipaddress, random
-routes = []
-for l in open("/proc/net/route").read().splitlines()[1:]:
-    f = l.split()
-    d, m = int(f[1], 16), int(f[7], 16)
-    if m == 0:
-        continue
-    routes.append(ipaddress.ip_network((ipaddress.IPv4Address(d.to_bytes(4, "little")), bin(m).count("1")), strict=False))
-for _ in range(10000):
-    n = ipaddress.ip_network(f"10.{random.randint(1, 250)}.{random.randrange(0, 256, 16)}.0/20")
-    if not any(n.overlaps(r) for r in routes):
-        print(n)
-        break
-EOF
-}
-
 berth_pid=""
 cleanup() {
   set +e
@@ -55,9 +36,7 @@ cleanup() {
     "$bin/berth" -H "unix://$B/s" network rm benchnet >/dev/null 2>&1
     kill "$berth_pid" 2>/dev/null; wait "$berth_pid" 2>/dev/null
   fi
-  ip link del "$bridge" 2>/dev/null
-  nft delete table inet "berth-$bridge" 2>/dev/null
-  for d in -i -o; do iptables -w -D FORWARD $d "$bridge" -m comment --comment berth -j ACCEPT 2>/dev/null; done
+  remove_bridge "$bridge"
   umount -R "$work" 2>/dev/null
   rm -rf "$work"
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmarks, side by side in one run (never part of the tests):
-#   - `run --rm busybox true`: berth CLI -> berthd, docker CLI -> berthd,
-#     docker CLI -> Debian's dockerd (--network none), bare `runc run` of the same rootfs
+#   - `run --rm busybox true`: berth CLI -> berthd (--network none, and on berthd's
+#     default bridge), docker CLI -> berthd, docker CLI -> Debian's dockerd (--network none),
+#     bare `runc run` of the same rootfs
 #   - idle daemon RSS: berthd vs dockerd + containerd
 #   - shim PSS per container with 100 running `sleep` containers: berth-shim vs containerd-shim
 #   - `ps` latency with 200 running containers
@@ -25,7 +26,7 @@ SKIP_DOCKERD=${SKIP_DOCKERD:-}
 RUN_ONLY=${RUN_ONLY:-}
 
 . bench/lib.sh
-bench_setup run.sh libseccomp-dev pkg-config busybox-static docker.io runc ca-certificates e2fsprogs
+bench_setup run.sh libseccomp-dev pkg-config busybox-static docker.io runc ca-certificates e2fsprogs iproute2 nftables iptables
 
 work=/tmp/bench-berth-run
 # Data roots (images, layers, container records, runc's rootfs) on a fresh journaled ext4
@@ -40,6 +41,7 @@ X=$work/run
 BX=$X/b DX=$X/k RS=$X/r
 results=$work/results.jsonl
 measure() { python3 "$top/bench/measure.py" "$@"; }
+bridge=bbench1
 
 berth_pid="" dockerd_pid=""
 cleanup() {
@@ -54,6 +56,7 @@ cleanup() {
     [ -z "$ids" ] || "$DOCKER" -H "unix://$D/s" rm -f $ids >/dev/null 2>&1
     kill "$dockerd_pid" 2>/dev/null; wait "$dockerd_pid" 2>/dev/null
   fi
+  remove_bridge "$bridge"
   runc --root "$RS" delete -f benchctr >/dev/null 2>&1
   runc --root "$RS" delete -f benchctr2 >/dev/null 2>&1
   for f in "$BX"/c/*/shim.pid; do [ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null; done
@@ -78,8 +81,10 @@ export DOCKER_CONFIG=$work/cfg
 echo "==> busybox rootfs"
 bash scripts/mkbusybox.sh --tar "$work/busybox.tar"
 
-echo "==> starting berthd and dockerd (--bridge none --iptables=false)"
-"$bin/berthd" -H "unix://$B/s" --data-root "$B/d" --exec-root "$BX" --pidfile "$B/pid" --log-level warn --bridge none >"$work/berthd.log" 2>&1 &
+pool=$(pick_pool)
+echo "==> starting berthd (bridge $bridge, pool $pool) and dockerd (--bridge none --iptables=false)"
+"$bin/berthd" -H "unix://$B/s" --data-root "$B/d" --exec-root "$BX" --pidfile "$B/pid" --log-level warn \
+  --bridge "$bridge" --default-address-pool "base=$pool,size=24" >"$work/berthd.log" 2>&1 &
 berth_pid=$!
 if [ -z "$SKIP_DOCKERD" ]; then
   dockerd -H "unix://$D/s" --data-root "$D/d" --exec-root "$DX" --pidfile "$D/pid" \
@@ -102,7 +107,7 @@ tar -C "$R/bundle/rootfs" -xf "$work/busybox.tar"
 mkdir -p "$R/spec/rootfs" "$R/etc"
 tar -C "$R/spec/rootfs" -xf "$work/busybox.tar"
 (cd "$R/spec" && runc spec)
-sample=$(berth run -d busybox sleep 1000)
+sample=$(berth run -d --network none busybox sleep 1000)
 python3 - "$BX/c/$sample/config.json" "$R" <<'PY'
 import json, os, shutil, sys
 src, R = sys.argv[1], sys.argv[2]
@@ -130,8 +135,9 @@ spec=$(python3 - "$bin" "$B" "$D" "$R" "$DOCKER" "$SKIP_DOCKERD" "$RS" <<'PY'
 import json, sys
 bin, B, D, R, docker, skip, RS = sys.argv[1:8]
 cmds = [
-    ["berth run --rm true", [bin + "/berth", "-H", "unix://" + B + "/s", "run", "--rm", "busybox", "true"]],
-    ["docker->berthd run --rm true", [docker, "-H", "unix://" + B + "/s", "run", "--rm", "busybox", "true"]],
+    ["berth run --rm true", [bin + "/berth", "-H", "unix://" + B + "/s", "run", "--rm", "--network", "none", "busybox", "true"]],
+    ["berth run --rm true (default bridge)", [bin + "/berth", "-H", "unix://" + B + "/s", "run", "--rm", "busybox", "true"]],
+    ["docker->berthd run --rm true", [docker, "-H", "unix://" + B + "/s", "run", "--rm", "--network", "none", "busybox", "true"]],
     ["runc run true", ["runc", "--root", RS, "run", "--bundle", R + "/bundle", "benchctr"]],
     ["runc run true (runc spec default)", ["runc", "--root", RS, "run", "--bundle", R + "/spec", "benchctr2"]],
 ]
@@ -195,6 +201,8 @@ table=$(measure report "$results")
   echo "Medians of $N runs after $WARMUP warm-ups; all three runtimes measured in the same run (\`run\` timings interleaved round by round)."
   echo "Runtime state (berthd/dockerd exec-root, runc root) on a tmpfs as on a real host's /run; data roots on a fresh ext4 (loop device)."
   echo "Load average when the \`run\` timings were taken: $load_avg (other work shares this machine: compare ratios, not absolute times)."
+  echo "dockerd runs without a bridge (\`--bridge none --iptables=false\`): its \`--network none\` time is also the reference for berth's run on its bridge, which is the stricter comparison (dockerd's own bridge setup would only add to its time)."
+  echo "runc's bundle is the config.json berth writes for a \`--network none\` container (Docker's seccomp profile, capabilities, mounts, cgroups)."
   echo "Ratios above 1 mean the first named is slower / bigger."
   echo
   echo "$table"
