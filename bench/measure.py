@@ -58,9 +58,10 @@ def cmd_interleave(out, warmup, n, spec):
     cmds = json.loads(spec)
     samples = {label: [] for label, _ in cmds}
     # A pause before each command (BENCH_GAP_MS, default 500): no command inherits kernel
-    # state warmed by the one before it, e.g. the cgroup migration lock that berthd keeps
-    # warm for 300 ms after a create (crates/runtime/src/cgroup_warm.rs) and that would
-    # otherwise speed up the dockerd and runc runs that follow a berth one.
+    # state warmed by the one before it, e.g. the cgroup migration lock, which every
+    # runc/dockerd run write-locks (its first taker after a pause waits for an RCU grace
+    # period) and which berthd keeps warm for 300 ms after a create on cgroup v2 hosts
+    # (crates/runtime/src/cgroup_warm.rs).
     gap = float(os.environ.get("BENCH_GAP_MS", "500")) / 1000
     for i in range(warmup + n):
         k = i % len(cmds)
