@@ -199,8 +199,11 @@ impl CgroupManager for Manager {
     fn add_task(&self, pid: Pid) -> Result<(), Self::Error> {
         // berth: a single-threaded caller adding itself moves its thread, which the kernel
         // does without the global lock (see controller::write_task). Nothing else can add a
-        // thread to this process meanwhile: it has no other thread.
-        let pid = if pid == nix::unistd::getpid() && only_thread() {
+        // thread to this process meanwhile: it has no other thread. (PID 0, "this process"
+        // in cgroup.procs, is named by its PID here so it cannot pass for ONLY_THREAD.)
+        let this = nix::unistd::getpid();
+        let pid = if pid.as_raw() == 0 { this } else { pid };
+        let pid = if pid == this && only_thread() {
             super::controller::ONLY_THREAD
         } else {
             pid
