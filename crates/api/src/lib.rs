@@ -5,6 +5,7 @@
 //! through the narrow traits of [`backend`].
 pub mod backend;
 pub mod error;
+mod linger;
 pub mod platform;
 mod query;
 pub mod restart_policy;
@@ -60,13 +61,14 @@ pub fn router(backends: Backends) -> Router {
         .layer(axum::middleware::from_fn(version::negotiate))
 }
 
-/// Serves `router` on `listener` until `shutdown` resolves, with connection upgrades (hijack).
+/// Serves `router` on `listener` until `shutdown` resolves, with connection upgrades (hijack)
+/// and lingering close (`linger`).
 pub async fn serve(
     listener: tokio::net::UnixListener,
     router: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router)
+    axum::serve(linger::Listener(listener), router)
         .with_graceful_shutdown(shutdown)
         .await
 }
