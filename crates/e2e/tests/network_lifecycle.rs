@@ -207,7 +207,9 @@ fn live_restore_keeps_addresses_rules_and_names() {
     eventually("rules removed", Duration::from_secs(10), || {
         !nft_publish(&id).contains("dnat")
     });
-    assert!(links_on(&br).is_empty());
+    eventually("veths removed", Duration::from_secs(10), || {
+        links_on(&br).is_empty()
+    });
 }
 
 #[test]
