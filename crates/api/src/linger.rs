@@ -60,7 +60,9 @@ impl Drop for Stream {
 /// Shuts the write side, then discards input until EOF, [`LINGER`] or [`LINGER_BYTES`].
 async fn linger(mut s: UnixStream) {
     let _ = s.shutdown().await;
-    let mut buf = vec![0u8; 64 << 10];
+    // Usually the client has closed already and the first read returns 0: a small buffer,
+    // part of the task, rather than a heap buffer for every connection.
+    let mut buf = [0u8; 8 << 10];
     let mut left = LINGER_BYTES;
     let _ = tokio::time::timeout(LINGER, async {
         while left > 0 {

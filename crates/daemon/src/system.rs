@@ -68,7 +68,7 @@ fn backing_fs(path: &std::path::Path) -> &'static str {
 }
 
 fn cgroup_version() -> &'static str {
-    if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+    if berth_runtime::cgroup_unified() {
         "2"
     } else {
         "1"

@@ -45,8 +45,8 @@ pub fn kick() {
         if std::env::var_os("BERTH_CGROUP_WARM").is_some_and(|v| v == "0") {
             return None;
         }
-        // cgroup2 mounted at the root: the unified hierarchy only (see the module doc).
-        if !std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        // The unified hierarchy only (see the module doc).
+        if !crate::cgroup_unified() {
             return None;
         }
         let path = own_procs_file()?;

@@ -15,3 +15,10 @@ pub mod protocol;
 pub mod seccomp;
 pub mod shim;
 pub mod spec;
+
+/// Whether this host runs the unified cgroup v2 hierarchy only (cgroup2 mounted at
+/// `/sys/fs/cgroup`), as opposed to cgroup v1 or hybrid. Checked once.
+pub fn cgroup_unified() -> bool {
+    static UNIFIED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *UNIFIED.get_or_init(|| std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists())
+}

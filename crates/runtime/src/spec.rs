@@ -381,7 +381,7 @@ pub fn capabilities(opts: &SpecOptions) -> Result<Vec<String>, SpecError> {
 
 fn swap_accounting() -> bool {
     std::path::Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists()
-        || std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+        || crate::cgroup_unified()
 }
 
 /// Builds the OCI runtime spec for `opts` with Docker's defaults.

@@ -3,6 +3,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use berth_api::ApiError;
+use berth_runtime::cgroup_unified as unified;
 
 use super::{Containers, Ctr, Record, Status};
 
@@ -17,10 +18,6 @@ pub(crate) fn cgroup_path(rec: &Record) -> String {
         Some(p) => format!("{}/{}", p.trim_end_matches('/'), rec.id),
         None => format!("/berth/{}", rec.id),
     }
-}
-
-pub(crate) fn unified() -> bool {
-    std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
 }
 
 /// The directory of `controller` for the container (v2: the one unified directory).

@@ -296,7 +296,7 @@ pub fn validate(body: &ContainerCreateBody, h: &mut HostConfig) -> Result<Vec<St
             "You should always set the Memory limit when using Memoryswap limit, see usage",
         ));
     }
-    if h.oom_kill_disable == Some(true) && Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+    if h.oom_kill_disable == Some(true) && berth_runtime::cgroup_unified() {
         // cgroup v2 has no switch for it: dockerd discards it with this warning.
         h.oom_kill_disable = Some(false);
         warnings.push(

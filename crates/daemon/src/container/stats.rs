@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use berth_api::{ApiResult, BoxStream};
+use berth_runtime::cgroup_unified as unified;
 use serde::Serialize;
 
 use super::{Containers, Record, Status, ZERO_TIME};
@@ -499,11 +500,6 @@ impl Target {
     fn running(&self) -> bool {
         matches!(self.status, Status::Running | Status::Paused)
     }
-}
-
-fn unified() -> bool {
-    static UNIFIED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *UNIFIED.get_or_init(super::control::unified)
 }
 
 /// Reads sysfs and procfs files only: quick enough to do on the runtime's thread.

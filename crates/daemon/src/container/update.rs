@@ -387,7 +387,7 @@ impl Containers {
         }
         let plan = plan(&rec, &body, restart.as_ref())?;
         if rec.state.status.is_running() && rec.state.status != Status::Restarting {
-            let v2 = super::control::unified();
+            let v2 = berth_runtime::cgroup_unified();
             let forward = writes(&rec.host_config, &plan.host, v2);
             let r2 = rec.clone();
             let res = tokio::task::spawn_blocking(move || apply(&r2, &forward))
